@@ -1,0 +1,134 @@
+"""The one exception tree of zype-import.
+
+Row problems are *values* (:class:`importer.models.RowIssue`), never exceptions. An exception
+means the run, or one request, cannot go on::
+
+    ImporterError                    exit_code
+    ├── UsageError                   2  nothing was sent
+    │   ├── ConfigError                 bad YAML, unknown key, bad value (names file and key)
+    │   ├── InputError                  unreadable spreadsheet, missing column, missing sheet
+    │   └── JournalBusyError            another run holds the journal
+    ├── StopRun                      3  stopped part-way; the next run picks up `pending` rows
+    │   ├── AuthError                   401/403: the key is wrong, nothing more is sent
+    │   ├── ApiUnavailableError         too many consecutive failures
+    │   └── Interrupted                 SIGINT / SIGTERM
+    └── ApiError                        one request's outcome, raised inside the sender
+        ├── PermanentApiError           never retried
+        │   └── RejectedError           422 or another 4xx, with the API's message
+        └── TransientApiError           retried with backoff
+            ├── RateLimitedError        429, carries Retry-After
+            ├── ServerError             5xx: the request may have been applied
+            └── TransportError          timeout / connection error, `maybe_sent` says whether
+                                        the request may have reached the API
+
+aiohttp's exceptions are caught in exactly one place (:mod:`importer.submit`, the HTTP boundary)
+and turned into these, with every secret removed from the text by :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_KEY_PARAM = re.compile(r"(?i)(api_key=)[^&\s'\"]+")
+_KEY_HEADER = re.compile(r"(?i)(x-zype-key['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+")
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Return *text* with every secret and every ``api_key=...`` value replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = _KEY_PARAM.sub(r"\1***", text)
+    return _KEY_HEADER.sub(r"\1***", text)
+
+
+class ImporterError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    exit_code = 2
+
+
+class UsageError(ImporterError):
+    """Nothing was sent: bad usage, config or input."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """The config file or an option is wrong; the message names the file and the key."""
+
+
+class InputError(UsageError):
+    """The spreadsheet cannot be read as a table of codes."""
+
+
+class JournalBusyError(UsageError):
+    """Another run holds the journal (cron overlap)."""
+
+
+class StopRun(ImporterError):
+    """The run stopped part-way; rows not done stay `pending` for the next run."""
+
+    exit_code = 3
+
+
+class AuthError(StopRun):
+    """The API refused the key (401/403)."""
+
+
+class ApiUnavailableError(StopRun):
+    """The API kept failing; the run stopped rather than hammer it."""
+
+
+class Interrupted(StopRun):
+    """SIGINT or SIGTERM."""
+
+
+class ApiError(ImporterError):
+    """The outcome of one request that did not create a code."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+
+
+class PermanentApiError(ApiError):
+    """Sending the same request again would get the same answer."""
+
+
+class RejectedError(PermanentApiError):
+    """The API refused the code (422 or another 4xx) with a message."""
+
+
+class TransientApiError(ApiError):
+    """Worth retrying after a pause."""
+
+    #: True when the API may have applied the request although no success came back, so the
+    #: code must be looked up before it is sent again.
+    maybe_sent = False
+
+
+class RateLimitedError(TransientApiError):
+    """429 Too Many Requests."""
+
+    def __init__(self, message: str, *, retry_after: float | None, http_status: int = 429) -> None:
+        super().__init__(message, http_status=http_status)
+        self.retry_after = retry_after
+
+
+class ServerError(TransientApiError):
+    """5xx: the API may have created the code before it failed."""
+
+    maybe_sent = True
+
+
+class TransportError(TransientApiError):
+    """Timeout or connection error; already redacted."""
+
+    def __init__(self, message: str, *, maybe_sent: bool) -> None:
+        super().__init__(message)
+        self.maybe_sent = maybe_sent
