@@ -26,8 +26,14 @@ DEFAULT_ALIASES: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "code": ("promo code", "promo", "redemption code", "coupon", "coupon code", "voucher"),
         "expiration_date": (
-            "expires", "expires on", "expiry", "expiry date", "expiration", "expiration date",
-            "valid until", "end date",
+            "expires",
+            "expires on",
+            "expiry",
+            "expiry date",
+            "expiration",
+            "expiration date",
+            "valid until",
+            "end date",
         ),
         "video_id": ("video", "video id"),
         "playlist_id": ("playlist", "playlist id"),
@@ -123,9 +129,16 @@ _CHOICES = {
     "journal.synchronous": ("NORMAL", "FULL"),
 }
 _POSITIVE = {
-    "input.max_code_length", "input.max_quantity", "codes.length", "send.rate",
-    "send.concurrency", "send.attempts", "send.max_consecutive_failures", "journal.batch_size",
-    "api.connect_timeout", "api.total_timeout",
+    "input.max_code_length",
+    "input.max_quantity",
+    "codes.length",
+    "send.rate",
+    "send.concurrency",
+    "send.attempts",
+    "send.max_consecutive_failures",
+    "journal.batch_size",
+    "api.connect_timeout",
+    "api.total_timeout",
 }
 
 
@@ -211,7 +224,8 @@ def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
             raise bad("greater than 0")
         return value
     if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not math.isfinite(value):
             raise bad("a number")
         if value < 0 or (key in _POSITIVE and value == 0):
             raise bad("greater than 0" if key in _POSITIVE else "0 or more")

@@ -90,6 +90,8 @@ class Outcome:
     error: str = ""
     http_status: int | None = None
     attempts: int = 0
+    #: The API may hold this code although no success came back: look it up before resending.
+    unsure: bool = False
 
 
 @dataclass(frozen=True, slots=True)

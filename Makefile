@@ -1,0 +1,39 @@
+# Two commands from a fresh clone: `make demo` and `make test`. Both create .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test check lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## import the sample spreadsheet into a fresh in-process sandbox
+	rm -f out/demo.results.csv out/demo.journal*
+	$(BIN)/zype-import run samples/promo_codes.csv --sandbox --results out/demo.results.csv \
+		--summary out/demo.summary.json --rate 50 --no-progress; \
+	status=$$?; echo "exit code $$status (1: the sample has invalid rows on purpose); results in out/demo.results.csv"; \
+	test $$status -le 1
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check importer tests bench
+	$(BIN)/ruff format --check importer tests bench
+
+check: lint test
+
+format: $(STAMP)
+	$(BIN)/ruff format importer tests bench
+	$(BIN)/ruff check --fix importer tests bench
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -1,0 +1,264 @@
+"""The ``zype-import`` command line: run, validate, status, sandbox.
+
+Every error the user can cause ends as one line on stderr and the contract's exit code, never a
+traceback. The API key comes only from the environment and is scrubbed from every log record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from importer import __version__
+from importer.config import Settings, load_settings
+from importer.errors import ConfigError, ImporterError, UsageError, redact
+from importer.journal import read_journal
+from importer.sandbox import Faults, serve
+
+log = logging.getLogger("importer")
+
+EXAMPLES = {
+    "run": "example:\n  ZYPE_API_KEY=... zype-import run promo_codes.xlsx --rate 10\n"
+    "  zype-import run samples/promo_codes.csv --sandbox",
+    "validate": "example:\n  zype-import validate promo_codes.csv --results checked.csv",
+    "status": "example:\n  zype-import status --journal promo_codes.results.journal",
+    "sandbox": "example:\n  zype-import sandbox --port 8808 --faults latency=0.05,error_rate=0.1",
+}
+
+
+class _Redact(logging.Filter):
+    """Scrub the key from every record, whatever a library put into it."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage(), self._secrets)
+        record.args = None
+        if record.exc_info:
+            record.exc_text = redact(
+                logging.Formatter().formatException(record.exc_info), self._secrets
+            )
+            record.exc_info = None
+        return True
+
+
+def _setup_logging(verbosity: int, log_file: str | None, secrets: Sequence[str]) -> None:
+    level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        try:
+            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        except OSError as exc:
+            raise UsageError(f"{log_file}: cannot open log file ({exc.strerror})") from None
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    redactor = _Redact(secrets)
+    for handler in handlers:
+        handler.addFilter(redactor)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
+
+
+def parse_faults(spec: str | None) -> Faults:
+    """``latency=0.05,rate_limit=100,error_rate=0.1`` into sandbox :class:`Faults`."""
+    if not spec:
+        return Faults()
+    fields = {f for f in Faults.__dataclass_fields__}
+    values: dict[str, float | int | None] = {}
+    for part in spec.split(","):
+        name, sep, raw = part.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in fields:
+            raise ConfigError(
+                f"--faults: unknown fault '{part}' (known: {', '.join(sorted(fields))})"
+            )
+        try:
+            values[name] = int(raw) if name == "seed" else float(raw)
+        except ValueError:
+            raise ConfigError(f"--faults: '{name}' must be a number, got {raw!r}") from None
+    return Faults(**values)  # type: ignore[arg-type]
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="the spreadsheet: .csv or .xlsx")
+    parser.add_argument("--config", metavar="FILE", help="YAML settings (see config/default.yaml)")
+    parser.add_argument(
+        "--results", metavar="FILE", help="results CSV (default: INPUT.results.csv)"
+    )
+    parser.add_argument("--journal", metavar="FILE", help="journal (default: beside the results)")
+    parser.add_argument("--summary", metavar="FILE", help="also write the summary as JSON")
+    parser.add_argument("--api-url", metavar="URL", help="API base URL")
+    parser.add_argument("--rate", type=float, metavar="N", help="requests per second")
+    parser.add_argument("--concurrency", type=int, metavar="N", help="requests in flight")
+    parser.add_argument("--sheet", metavar="NAME", help="xlsx sheet (default: the first)")
+    parser.add_argument(
+        "--sandbox", action="store_true", help="run against an in-process sandbox (no key needed)"
+    )
+    parser.add_argument(
+        "--sandbox-faults", metavar="SPEC", help="faults for --sandbox, e.g. latency=0.05"
+    )
+    parser.add_argument("--log-file", metavar="FILE", help="also log to FILE")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
+    _verbosity(parser)
+
+
+def _verbosity(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", action="store_const", const=1, dest="verbosity")
+    group.add_argument("-q", "--quiet", action="store_const", const=-1, dest="verbosity")
+    parser.set_defaults(verbosity=0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used by the test that every option is documented)."""
+    parser = argparse.ArgumentParser(
+        prog="zype-import",
+        description="Create Zype redemption codes from a spreadsheet, safely and resumably.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fmt = argparse.RawDescriptionHelpFormatter
+    run = sub.add_parser(
+        "run",
+        help="validate and create every valid row's code",
+        epilog=EXAMPLES["run"],
+        formatter_class=fmt,
+    )
+    _common(run)
+    check = sub.add_parser(
+        "validate",
+        help="validate only; nothing is sent",
+        epilog=EXAMPLES["validate"],
+        formatter_class=fmt,
+    )
+    _common(check)
+    status = sub.add_parser(
+        "status", help="what the journal knows", epilog=EXAMPLES["status"], formatter_class=fmt
+    )
+    status.add_argument("input", nargs="?", help="the spreadsheet, to find its default journal")
+    status.add_argument("--results", metavar="FILE", help="the results file the run wrote")
+    status.add_argument("--journal", metavar="FILE", help="the journal to read")
+    sandbox = sub.add_parser(
+        "sandbox",
+        help="serve a local imitation of the API",
+        epilog=EXAMPLES["sandbox"],
+        formatter_class=fmt,
+    )
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8808)
+    sandbox.add_argument("--faults", metavar="SPEC", help="e.g. latency=0.05,rate_limit=100")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        args.config,
+        **{
+            "api.url": args.api_url,
+            "send.rate": args.rate,
+            "send.concurrency": args.concurrency,
+            "input.sheet": args.sheet,
+        },
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from importer.pipeline import Paths, Target, run_file, validate_file
+
+    settings = _settings(args)
+    key = os.environ.get(settings.api.key_env, "")
+    _setup_logging(args.verbosity, args.log_file, [key])
+    paths = Paths.for_input(
+        args.input,
+        args.results or settings.output.results,
+        args.journal or settings.journal.path,
+        args.summary or settings.output.summary,
+    )
+    quiet = args.verbosity < 0
+    if args.command == "validate":
+        return validate_file(paths, settings, today=date.today(), quiet=quiet)
+    if args.sandbox:
+        target = Target.in_process_sandbox(parse_faults(args.sandbox_faults))
+    else:
+        if not key:
+            raise UsageError(
+                f"{settings.api.key_env} is not set: export your Zype admin API key, "
+                "or try --sandbox"
+            )
+        target = Target(settings.api.url, key)
+    return run_file(
+        paths, settings, target, today=date.today(), quiet=quiet, progress=not args.no_progress
+    )
+
+
+def _status(args: argparse.Namespace) -> int:
+    from importer.pipeline import Paths
+
+    if args.journal:
+        journal = Path(args.journal)
+    elif args.input or args.results:
+        journal = Paths.for_input(args.input or "input.csv", args.results).journal
+    else:
+        raise UsageError("status needs the spreadsheet, --results or --journal")
+    with read_journal(journal) as db:
+        counts = dict(db.execute("SELECT status, count(*) FROM rows GROUP BY status").fetchall())
+        last = db.execute(
+            "SELECT started, ended, outcome, summary, source FROM runs ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    total = sum(counts.values())
+    print(f"journal: {journal}")
+    print(f"rows: {total}")
+    for name in ("created", "rejected", "failed", "pending", "sending"):
+        print(f"  {name}: {counts.get(name, 0)}")
+    left = sum(counts.get(s, 0) for s in ("failed", "pending", "sending"))
+    print(f"left to do: {left}")
+    if last is None:
+        print("last run: none")
+    else:
+        started, ended, outcome, summary, source = last
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))
+        if ended is None:
+            print(f"last run: {source}, started {when}, did not finish (still running or killed)")
+        else:
+            took = ended - started
+            print(f"last run: {source}, started {when}, {outcome} after {took:.1f} s")
+            stopped = json.loads(summary or "{}").get("stopped")
+            if stopped:
+                print(f"  stopped because: {stopped}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command in ("run", "validate"):
+            return _run(args)
+        if args.command == "status":
+            return _status(args)
+        serve(
+            os.environ.get("ZYPE_API_KEY", "sandbox"),
+            parse_faults(args.faults),
+            host=args.host,
+            port=args.port,
+        )
+        return 0
+    except ImporterError as exc:
+        print(f"zype-import: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("zype-import: interrupted before anything was sent", file=sys.stderr)
+        return 3
