@@ -245,13 +245,14 @@ class Journal:
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path)
     try:
-        db = sqlite3.connect(path)
         db.execute("PRAGMA busy_timeout = 5000")  # before WAL, which may need to wait
         db.execute("PRAGMA journal_mode = WAL")
         db.execute(f"PRAGMA synchronous = {synchronous}")
         db.executescript(SCHEMA)
     except sqlite3.DatabaseError as exc:
+        db.close()
         raise UsageError(f"{path}: not a zype-import journal ({exc})") from None
     return db
 

@@ -1,0 +1,94 @@
+"""Settings: defaults, the documented default.yaml, overrides and one-line errors."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from importer.config import Settings, load_settings
+from importer.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_default_yaml_documents_exactly_the_code_defaults() -> None:
+    assert load_settings(ROOT / "config" / "default.yaml") == Settings()
+
+
+def test_default_yaml_lists_every_key() -> None:
+    import yaml
+
+    data = yaml.safe_load((ROOT / "config" / "default.yaml").read_text())
+    settings = Settings()
+    assert set(data) == {f.name for f in dataclasses.fields(settings)}
+    for section, values in data.items():
+        fields = {f.name for f in dataclasses.fields(getattr(settings, section))}
+        assert set(values) == fields, section
+
+
+def test_file_overrides_defaults_and_command_line_overrides_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("send:\n  rate: 25\n  concurrency: 4\napi:\n  key_in: HEADER\n")
+    settings = load_settings(path, **{"send.rate": 50.0, "send.concurrency": None})
+    assert settings.send.rate == 50.0
+    assert settings.send.concurrency == 4
+    assert settings.api.key_in == "header"
+    assert settings.send.attempts == Settings().send.attempts
+
+
+def test_aliases_replace_one_column_and_keep_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("input:\n  aliases:\n    code: [Gutschein]\n")
+    aliases = load_settings(path).input.aliases
+    assert aliases["code"] == ("Gutschein",)
+    assert aliases["video_id"] == Settings().input.aliases["video_id"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("send: [1, 2\n", "not valid YAML at line"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("sned:\n  rate: 1\n", "unknown section 'sned'"),
+        ("send:\n  rat: 1\n", "unknown key 'send.rat'"),
+        ("send:\n  rate: fast\n", "'send.rate' must be a number"),
+        ("send:\n  rate: 0\n", "'send.rate' must be greater than 0"),
+        ("send:\n  concurrency: 2.5\n", "'send.concurrency' must be a whole number"),
+        ("send:\n  concurrency: true\n", "'send.concurrency' must be a whole number"),
+        ("input:\n  dayfirst: yes please\n", "'input.dayfirst' must be true or false"),
+        ("api:\n  key_in: cookie\n", "'api.key_in' must be one of query, header"),
+        ("journal:\n  synchronous: OFF\n", "'journal.synchronous' must be"),
+        ("codes:\n  alphabet: AB\n", "'codes.alphabet' must be at least 10 distinct"),
+        ("input:\n  aliases:\n    colour: [x]\n", "unknown column 'input.aliases.colour'"),
+        ("send: 5\n", "'send' must be a mapping"),
+    ],
+)
+def test_bad_config_is_one_line_naming_file_and_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_empty_file_means_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("# nothing\n")
+    assert load_settings(path) == Settings()
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Settings().send.rate = 3  # type: ignore[misc]
