@@ -1,0 +1,148 @@
+"""The command line: exit codes and the one-line messages a user sees."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from importer.cli import build_parser, main
+from importer.journal import open_journal
+from tests.servers import KEY, sandbox_in_thread
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "promo_codes.csv"
+VIDEO = "5a1b2c3d4e5f60718293a4b5"
+
+
+@pytest.fixture
+def sheet(tmp_path: Path) -> Path:
+    path = tmp_path / "promo.csv"
+    path.write_text(f"Promo Code,Expires,Video ID\nSPRING-1,2031-03-01,{VIDEO}\n")
+    return path
+
+
+def _error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    return err.splitlines()[-1]
+
+
+def test_no_command_is_usage_error() -> None:
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "status", "sandbox"])
+def test_every_command_has_help_with_an_example(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert "example:" in capsys.readouterr().out
+
+
+def test_missing_input_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.csv"
+    assert main(["validate", str(missing)]) == 2
+    line = _error(capsys)
+    assert line.startswith("zype-import: error: ")
+    assert str(missing) in line
+
+
+def test_run_without_key_says_which_variable(
+    sheet: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ZYPE_API_KEY", raising=False)
+    assert main(["run", str(sheet)]) == 2
+    assert "ZYPE_API_KEY is not set" in _error(capsys)
+    assert not list(sheet.parent.glob("*.journal"))
+
+
+def test_bad_config_is_exit_2_naming_the_key(
+    sheet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("send:\n  rte: 3\n")
+    assert main(["validate", str(sheet), "--config", str(config)]) == 2
+    assert f"{config}: unknown key 'send.rte'" in _error(capsys)
+
+
+def test_bad_sandbox_faults(sheet: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(sheet), "--sandbox", "--sandbox-faults", "lag=3"]) == 2
+    assert "unknown fault 'lag=3'" in _error(capsys)
+    assert main(["run", str(sheet), "--sandbox", "--sandbox-faults", "error_rate=2"]) == 2
+    assert "error_rate must be between 0 and 1" in _error(capsys)
+
+
+def test_journal_held_by_another_run_is_exit_2(
+    sheet: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ZYPE_API_KEY", KEY)
+    holder = open_journal(sheet.with_name("promo.results.journal"))
+    try:
+        assert main(["run", str(sheet), "--sandbox"]) == 2
+        assert "another run holds this journal (pid" in _error(capsys)
+    finally:
+        holder.close()
+
+
+def test_validate_exit_codes(sheet: Path, tmp_path: Path) -> None:
+    assert main(["validate", str(sheet)]) == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"Promo Code,Expires,Video ID\nSPRING-1,2001-03-01,{VIDEO}\n")
+    assert main(["validate", str(bad)]) == 1
+
+
+def test_status_after_a_run(
+    sheet: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ZYPE_API_KEY", KEY)
+    with sandbox_in_thread() as api:
+        assert main(["run", str(sheet), "--api-url", api.url, "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(sheet)]) == 0
+    out = capsys.readouterr().out
+    assert "created: 1" in out
+    assert "left to do: 0" in out
+    assert "finished after" in out
+
+
+def test_status_without_a_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--journal", str(tmp_path / "none.journal")]) == 2
+    assert "no journal here yet" in _error(capsys)
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "importer", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("zype-import ")
+
+
+def _options(parser: argparse.ArgumentParser) -> set[str]:
+    found = set()
+    for action in parser._actions:
+        found.update(o for o in action.option_strings if o.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _options(sub)
+    return found
+
+
+def test_every_option_and_command_is_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for option in _options(build_parser()) - {"--help", "--version"}:
+        assert f"`{option}" in readme, option
+    for command in ("run", "validate", "status", "sandbox"):
+        assert f"zype-import {command}" in readme, command
