@@ -187,7 +187,7 @@ def _parse_dates(raw: np.ndarray, dayfirst: bool) -> tuple[np.ndarray, np.ndarra
     series = pd.Series(raw, dtype=object)
     # Fast path: pandas' ISO parser; spreadsheet date cells arrive in this form too.
     stamps = pd.to_datetime(series, format="%Y-%m-%d", errors="coerce")
-    parsed = stamps.notna().to_numpy()
+    parsed = stamps.notna().to_numpy().copy()  # pandas hands out a read-only view
     lengths = np.fromiter(map(len, raw), dtype=np.int64, count=len(raw))
     iso = np.full(len(raw), "", dtype=object)
     iso[parsed] = raw[parsed]
