@@ -88,7 +88,10 @@ def parse_faults(spec: str | None) -> Faults:
             values[name] = int(raw) if name == "seed" else float(raw)
         except ValueError:
             raise ConfigError(f"--faults: '{name}' must be a number, got {raw!r}") from None
-    return Faults(**values)  # type: ignore[arg-type]
+    try:
+        return Faults(**values)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(f"--faults: {exc}") from None
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
