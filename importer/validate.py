@@ -245,13 +245,13 @@ def _entitlements(rules: _Rules) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         check = np.flatnonzero(one & has_id)
         pairs = zip(type_id[check], ident[check], strict=True)
         differs[check] |= np.fromiter((a.lower() != b.lower() for a, b in pairs), bool, check.size)
-        column = where.copy()
-        column[has_type] = "entitlement_type"
+        column = np.full(size, "entitlement_id", dtype=object)
+        column[has_type & (type_kind != kind)] = "entitlement_type"
         rules.flag(differs, "multiple-entitlements", column)
 
         by_type = none & has_type & has_id
         kind[by_type], ident[by_type] = type_kind[by_type], type_id[by_type]
-        rules.flag(none & has_id, "bad-entitlement-type", "entitlement_type")
+        rules.flag(none & has_id & ~has_type, "bad-entitlement-type", "entitlement_type")
         none &= ~has_id
     present = [c for c in ID_COLUMNS if c in rules.frame]
     column = np.full(size, present[0] if present else "entitlement_id", dtype=object)
@@ -308,8 +308,12 @@ def _message(
             return f"entitlement type '{type_raw}' has no entitlement id"
         return "names no video, playlist, plan or pass plan"
     named = [f"{_LABEL[c.removesuffix('_id')]} {v}" for c in ID_COLUMNS if (v := rules.cells(c)[i])]
-    if type_raw or type_id:
-        named.append(f"entitlement {type_raw or '?'} {type_id or '?'}".rstrip())
+    if type_raw and type_id:
+        named.append(f"{type_raw} {type_id}")
+    elif type_raw:
+        named.append(f"entitlement type '{type_raw}'")
+    elif type_id:
+        named.append(f"entitlement id {type_id}")
     return "names more than one entitlement: " + ", ".join(named)
 
 

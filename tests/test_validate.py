@@ -1,0 +1,319 @@
+"""The validator: one table of cases per rule, the rule order, and generated-code keys."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from importer.config import InputConfig
+from importer.load import COLUMNS, Sheet
+from importer.models import Record, RowIssue
+from importer.validate import Checked, generated_key, validate
+
+TODAY = date(2026, 6, 15)
+CONFIG = InputConfig()
+VID = "5f1a2b3c4d5e6f7a8b9c0d11"
+PID = "60aa11bb22cc33dd44ee5501"
+OK = {"code": "A1", "expiration_date": "2030-01-01", "video_id": VID}
+
+
+def sheet(*rows: dict[str, str], rows_from: int = 2) -> Sheet:
+    """A loaded sheet as :func:`importer.load.load` makes it: text cells, canonical names."""
+    columns = list(dict.fromkeys(c for row in rows for c in row)) or ["expiration_date"]
+    frame = pd.DataFrame({c: [row.get(c, "") for row in rows] for c in columns}, dtype=str)
+    frame["row"] = list(range(rows_from, rows_from + len(rows)))
+    return Sheet("promo.csv", frame)
+
+
+def check(*rows: dict[str, str], config: InputConfig = CONFIG) -> Checked:
+    return validate(sheet(*rows), config, TODAY)
+
+
+def only_issue(*rows: dict[str, str], config: InputConfig = CONFIG) -> RowIssue:
+    checked = check(*rows, config=config)
+    assert len(checked.issues) == 1, checked.issues
+    return checked.issues[0]
+
+
+def key(fingerprint: str, occurrence: int = 0, n: int = 0) -> str:
+    return f"gen:{hashlib.sha256(fingerprint.encode()).hexdigest()[:16]}:{occurrence}:{n}"
+
+
+# --- one table per rule ---------------------------------------------------------------------
+
+RULES = [
+    # (changes to a valid row, issue, column, message)
+    ({"code": "AB C!"}, "bad-code", "code",
+     "code 'AB C!' may only contain letters, digits, - and _"),
+    ({"code": "ÉTÉ2030"}, "bad-code", "code", "code 'ÉTÉ2030' may only contain"),
+    ({"code": "A.B"}, "bad-code", "code", "may only contain letters, digits, - and _"),
+    ({"code": "X" * 65}, "code-too-long", "code", "code is 65 characters long; the limit is 64"),
+    ({"expiration_date": ""}, "missing-expiration", "expiration_date", "no expiration date"),
+    ({"expiration_date": "31/31/2025"}, "bad-expiration", "expiration_date",
+     "expiration date '31/31/2025' is not a date"),
+    ({"expiration_date": "2030-02-30"}, "bad-expiration", "expiration_date", "is not a date"),
+    ({"expiration_date": "next week"}, "bad-expiration", "expiration_date", "is not a date"),
+    ({"expiration_date": "12/31/30"}, "bad-expiration", "expiration_date", "is not a date"),
+    ({"expiration_date": "30-12-31"}, "bad-expiration", "expiration_date", "is not a date"),
+    ({"expiration_date": "20301231"}, "bad-expiration", "expiration_date", "is not a date"),
+    ({"expiration_date": "47848"}, "bad-expiration", "expiration_date", "is not a date"),
+    ({"expiration_date": "2030-12-31 noon"}, "bad-expiration", "expiration_date", "not a date"),
+    ({"expiration_date": "31/12/2030"}, "bad-expiration", "expiration_date", "not a date"),
+    ({"expiration_date": "2020-01-01"}, "expired", "expiration_date",
+     "expiration date 2020-01-01 has passed"),
+    ({"expiration_date": "6/14/2026"}, "expired", "expiration_date",
+     "expiration date 2026-06-14 has passed"),
+    ({"video_id": ""}, "missing-entitlement", "video_id",
+     "names no video, playlist, plan or pass plan"),
+    ({"playlist_id": PID}, "multiple-entitlements", "playlist_id",
+     f"names more than one entitlement: video {VID}, playlist {PID}"),
+    ({"video_id": "", "entitlement_type": "episode", "entitlement_id": VID},
+     "bad-entitlement-type", "entitlement_type",
+     "entitlement type 'episode' is not one of video, playlist, plan, pass plan"),
+    ({"video_id": "", "entitlement_id": VID}, "bad-entitlement-type", "entitlement_type",
+     f"entitlement id '{VID}' has no entitlement type"),
+    ({"video_id": "", "entitlement_type": "video"}, "missing-entitlement", "entitlement_id",
+     "entitlement type 'video' has no entitlement id"),
+    ({"entitlement_type": "playlist"}, "multiple-entitlements", "entitlement_type",
+     f"names more than one entitlement: video {VID}, entitlement type 'playlist'"),
+    ({"entitlement_id": PID}, "multiple-entitlements", "entitlement_id",
+     f"names more than one entitlement: video {VID}, entitlement id {PID}"),
+    ({"entitlement_type": "Video", "entitlement_id": PID}, "multiple-entitlements",
+     "entitlement_id", f"names more than one entitlement: video {VID}, Video {PID}"),
+    ({"video_id": "abc"}, "bad-entitlement-id", "video_id",
+     "video id 'abc' is not a 24-character Zype id"),
+    ({"video_id": VID + "0"}, "bad-entitlement-id", "video_id", "is not a 24-character Zype id"),
+    ({"video_id": "g" * 24}, "bad-entitlement-id", "video_id", "is not a 24-character Zype id"),
+    ({"video_id": "", "pass_plan_id": "5f1a 2b3c"}, "bad-entitlement-id", "pass_plan_id",
+     "pass plan id '5f1a 2b3c' is not a 24-character Zype id"),
+    ({"video_id": "", "entitlement_type": "plan", "entitlement_id": "x"},
+     "bad-entitlement-id", "entitlement_id", "plan id 'x' is not a 24-character Zype id"),
+    ({"quantity": "0"}, "bad-quantity", "quantity",
+     "quantity '0' is not a whole number from 1 to 100000"),
+    ({"code": "", "quantity": "-1"}, "bad-quantity", "quantity", "not a whole number"),
+    ({"code": "", "quantity": "1.5"}, "bad-quantity", "quantity", "not a whole number"),
+    ({"code": "", "quantity": "abc"}, "bad-quantity", "quantity", "not a whole number"),
+    ({"code": "", "quantity": "100001"}, "bad-quantity", "quantity", "not a whole number"),
+    ({"code": "", "quantity": "٣"}, "bad-quantity", "quantity", "not a whole number"),
+    ({"quantity": "2"}, "quantity-with-code", "quantity",
+     "a row with a code creates one code; leave the code empty to generate 2"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "issue", "column", "message"), RULES)
+def test_rule(change: dict[str, str], issue: str, column: str, message: str) -> None:
+    row = {**OK, **change}
+    found = only_issue(row)
+    assert (found.row, found.code, found.column) == (2, issue, column)
+    assert message in found.message
+    assert found.value == row["code"]
+    assert check(row).records == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "dayfirst", "expected"),
+    [
+        ("2030-12-31", False, "2030-12-31"),
+        ("2030-1-5", False, "2030-01-05"),
+        ("2030/12/31", False, "2030-12-31"),
+        ("2030-12-31 23:59:59", False, "2030-12-31"),
+        ("2030-12-31T23:59:59Z", False, "2030-12-31"),
+        ("2030-12-31T10:00:00+02:00", False, "2030-12-31"),
+        ("12/31/2030", False, "2030-12-31"),
+        ("12/31/2030 11:59 PM", False, "2030-12-31"),
+        ("1/2/2030", False, "2030-01-02"),
+        ("1/2/2030", True, "2030-02-01"),
+        ("31/12/2030", True, "2030-12-31"),
+        ("31/12/2030 0:00", True, "2030-12-31"),
+        ("31.12.2030", False, "2030-12-31"),
+        ("2030-12-31", True, "2030-12-31"),
+        ("2026-06-15", False, "2026-06-15"),  # today is still valid
+        ("2028-02-29", False, "2028-02-29"),
+    ],
+)
+def test_dates_normalised(raw: str, dayfirst: bool, expected: str) -> None:
+    checked = check({**OK, "expiration_date": raw}, config=InputConfig(dayfirst=dayfirst))
+    assert checked.issues == []
+    assert [r.expiration_date for r in checked.records] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("cells", "kind", "ident"),
+    [
+        ({"video_id": VID}, "video", VID),
+        ({"playlist_id": PID.upper()}, "playlist", PID),
+        ({"plan_id": VID}, "plan", VID),
+        ({"pass_plan_id": VID}, "pass_plan", VID),
+        ({"entitlement_type": "Video", "entitlement_id": VID}, "video", VID),
+        ({"entitlement_type": "PLAYLIST", "entitlement_id": VID}, "playlist", VID),
+        ({"entitlement_type": "subscription plan", "entitlement_id": VID}, "plan", VID),
+        ({"entitlement_type": "Pass Plan", "entitlement_id": VID}, "pass_plan", VID),
+        ({"entitlement_type": "pass_plan", "entitlement_id": VID}, "pass_plan", VID),
+        # Both forms on one row, agreeing: fine.
+        ({"video_id": VID, "entitlement_type": "video"}, "video", VID),
+        ({"video_id": VID, "entitlement_type": "video", "entitlement_id": VID.upper()}, "video",
+         VID),
+    ],
+)  # fmt: skip
+def test_entitlement_forms(cells: dict[str, str], kind: str, ident: str) -> None:
+    checked = check({"code": "A1", "expiration_date": "2030-01-01", **cells})
+    assert checked.issues == []
+    assert checked.records == [Record(2, "code:A1", "A1", "2030-01-01", kind, ident)]
+
+
+# --- order, duplicates, counts --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "issue"),
+    [
+        ({"code": "A B", "expiration_date": "x", "video_id": "y", "quantity": "0"}, "bad-code"),
+        ({"code": "a1", "expiration_date": "x", "video_id": "y", "quantity": "0"},
+         "duplicate-code"),
+        ({"expiration_date": "x", "video_id": "y", "quantity": "0"}, "bad-expiration"),
+        ({"expiration_date": "2020-01-01", "video_id": "y"}, "expired"),
+        ({"video_id": "y", "quantity": "0"}, "bad-entitlement-id"),
+        ({"video_id": "", "quantity": "0"}, "missing-entitlement"),
+    ],
+)  # fmt: skip
+def test_first_failing_rule_wins(change: dict[str, str], issue: str) -> None:
+    checked = check({**OK, "code": "A1"}, {**OK, "code": "B1", **change})
+    assert [(i.row, i.code) for i in checked.issues] == [(3, issue)]
+
+
+def test_duplicates_are_case_insensitive_and_the_first_stays() -> None:
+    checked = check(
+        {**OK, "code": "SAVE10", "expiration_date": "2020-01-01"},
+        {**OK, "code": "save10"},
+        {**OK, "code": "Other"},
+        {**OK, "code": "Save10"},
+        {**OK, "code": ""},
+        {**OK, "code": ""},
+    )
+    assert [(i.row, i.code, i.message, i.value) for i in checked.issues] == [
+        (2, "expired", "expiration date 2020-01-01 has passed", "SAVE10"),
+        (3, "duplicate-code", "duplicate of row 2", "save10"),
+        (5, "duplicate-code", "duplicate of row 2", "Save10"),
+    ]
+    assert [r.row for r in checked.records] == [4, 6, 7]
+
+
+def test_counts_and_order() -> None:
+    checked = check({**OK, "code": "A"}, {**OK, "code": "B", "video_id": ""}, {**OK, "code": "C"})
+    assert checked.rows == 3
+    assert [r.code for r in checked.records] == ["A", "C"]
+    assert [i.row for i in checked.issues] == [3]
+
+
+def test_empty_sheet() -> None:
+    assert check() == Checked(records=[], issues=[], rows=0)
+
+
+def test_max_code_length_from_config() -> None:
+    found = only_issue({**OK, "code": "ABCDEFGHIJK"}, config=InputConfig(max_code_length=10))
+    assert found.message == "code is 11 characters long; the limit is 10"
+
+
+# --- generated codes ------------------------------------------------------------------------
+
+
+def test_row_without_code_is_generated() -> None:
+    checked = check({"expiration_date": "12/31/2030", "playlist_id": PID.upper()})
+    fingerprint = f"2030-12-31|playlist|{PID}"
+    assert checked.records == [
+        Record(2, key(fingerprint), "", "2030-12-31", "playlist", PID, generated=True)
+    ]
+    assert checked.records[0].key == generated_key(fingerprint, 0, 0)
+
+
+def test_sheet_without_code_column() -> None:
+    checked = check({"expiration_date": "2030-01-01", "video_id": VID})
+    assert [r.generated for r in checked.records] == [True]
+
+
+def test_quantity_expands_in_place() -> None:
+    checked = check(
+        {**OK, "code": "FIRST"},
+        {**OK, "code": "", "quantity": "3"},
+        {**OK, "code": "LAST", "quantity": "1"},
+    )
+    fingerprint = f"2030-01-01|video|{VID}"
+    assert [(r.row, r.key, r.generated) for r in checked.records] == [
+        (2, "code:FIRST", False),
+        (3, key(fingerprint, 0, 0), True),
+        (3, key(fingerprint, 0, 1), True),
+        (3, key(fingerprint, 0, 2), True),
+        (4, "code:LAST", False),
+    ]
+
+
+def keys_of(*rows: dict[str, str]) -> list[str]:
+    return [r.key for r in check(*rows).records if r.generated]
+
+
+GEN = {"expiration_date": "2030-01-01", "video_id": VID, "code": ""}
+
+
+def test_raising_a_quantity_keeps_the_first_codes() -> None:
+    ten = keys_of({**GEN, "quantity": "10"})
+    twelve = keys_of({**GEN, "quantity": "12"})
+    assert twelve[:10] == ten
+    assert len(set(twelve)) == 12
+
+
+def test_identical_rows_are_numbered_by_occurrence() -> None:
+    fingerprint = f"2030-01-01|video|{VID}"
+    assert keys_of(GEN, {**GEN, "code": "X"}, GEN) == [key(fingerprint, 0), key(fingerprint, 1)]
+
+
+def test_keys_survive_rows_inserted_elsewhere_and_respellings() -> None:
+    before = keys_of(GEN, {**GEN, "playlist_id": PID, "video_id": ""})
+    after = keys_of(
+        {**GEN, "code": "NEW"},
+        {**GEN, "expiration_date": "2031-01-01"},
+        {**GEN, "expiration_date": "1/1/2030", "video_id": VID.upper()},
+        {**GEN, "plan_id": "bad"},
+        {**GEN, "playlist_id": PID, "video_id": ""},
+    )
+    assert after[0] != before[0]  # the 2031 row is a different one
+    assert after[1:] == before
+
+
+def test_fixing_an_earlier_identical_row_does_not_move_later_codes() -> None:
+    later = {**GEN, "quantity": "2"}
+    broken = keys_of({**GEN, "quantity": "zero"}, later)
+    fixed = keys_of({**GEN, "quantity": "1"}, later)
+    assert fixed[1:] == broken
+
+
+def test_code_rows_keyed_by_upper_case_code() -> None:
+    assert [r.key for r in check({**OK, "code": "Summer-1"}).records] == ["code:SUMMER-1"]
+
+
+# --- properties -----------------------------------------------------------------------------
+
+_TEXT = st.sampled_from(
+    ["", "A1", "a1", "x y", "2030-01-01", "1/2/2030", "2020-01-01", VID, VID.upper(), "video",
+     "plan", "3", "0", "abc", "31/31/2030", "pass plan"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.fixed_dictionaries({c: _TEXT for c in COLUMNS}), max_size=8))
+def test_every_row_is_either_records_or_one_issue(rows: list[dict[str, str]]) -> None:
+    checked = check(*rows)
+    issued = [i.row for i in checked.issues]
+    recorded = {r.row for r in checked.records}
+    assert len(set(issued)) == len(issued)
+    assert sorted(set(issued) | recorded) == list(range(2, 2 + len(rows)))
+    assert not set(issued) & recorded
+    assert [r.row for r in checked.records] == sorted(r.row for r in checked.records)
+    assert len({r.key for r in checked.records}) == len(checked.records)
+    for record in checked.records:
+        assert record.entitlement_id == record.entitlement_id.lower()
+        assert record.generated == (record.code == "")
