@@ -15,7 +15,7 @@ file, never a traceback.
 
 from __future__ import annotations
 
-import csv
+import codecs
 import datetime as dt
 import io
 import re
@@ -30,25 +30,18 @@ import pandas as pd
 
 from importer.config import InputConfig
 from importer.errors import InputError
+from importer.models import ENTITLEMENT_KINDS, entitlement_field
 
-#: The columns the validator understands, in the order messages list them.
-COLUMNS: tuple[str, ...] = (
-    "code",
-    "expiration_date",
-    "video_id",
-    "playlist_id",
-    "plan_id",
-    "pass_plan_id",
-    "entitlement_type",
-    "entitlement_id",
-    "quantity",
-)
-ID_COLUMNS: tuple[str, ...] = ("video_id", "playlist_id", "plan_id", "pass_plan_id")
+#: One column per entitlement kind: video_id, playlist_id, plan_id, pass_plan_id.
+ID_COLUMNS: tuple[str, ...] = tuple(entitlement_field(kind) for kind in ENTITLEMENT_KINDS)
+#: The columns the validator understands.
+COLUMNS = ("code", "expiration_date", *ID_COLUMNS, "entitlement_type", "entitlement_id", "quantity")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 _DELIMITERS = (",", ";", "\t")
 _QUOTED = re.compile(r'"[^"]*"')
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)")
+_SEP_HINT = re.compile(r"sep=([,;\t|])")
 _PARSER_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
@@ -91,9 +84,11 @@ def load(path: str | Path, config: InputConfig) -> Sheet:
     return Sheet(source=source, frame=frame, warnings=notes)
 
 
-def _read_bytes(path: Path, source: str) -> bytes:
+def _read_bytes(path: Path, source: str, size: int = -1) -> bytes:
+    """Up to *size* bytes of the file (all by default), or a one-line error."""
     try:
-        return path.read_bytes()
+        with path.open("rb") as handle:
+            return handle.read(size)
     except FileNotFoundError:
         raise InputError(f"{source}: no such file") from None
     except IsADirectoryError:
@@ -105,33 +100,12 @@ def _read_bytes(path: Path, source: str) -> bytes:
 def _read_csv(path: Path, source: str) -> tuple[list[str], int, pd.DataFrame]:
     """Header cells, the header's row number and the raw data rows (positional columns)."""
     data = _read_bytes(path, source)
-    if not data.strip():
-        raise InputError(f"{source}: the file is empty")
-    if data.startswith(b"PK\x03\x04"):
-        raise InputError(f"{source}: this is an Excel workbook, not CSV text (name it .xlsx)")
-    if b"\x00" in data:
-        raise InputError(f"{source}: not a text file (binary content)")
-    # Excel on Windows saves "CSV" as cp1252 unless told otherwise; UTF-8 is tried first because
-    # valid UTF-8 with accents is almost never meant as cp1252.
-    if data.isascii():
-        encoding = "utf-8"
-    else:
-        encoding = "utf-8-sig"
-        try:
-            data.decode(encoding)
-        except UnicodeDecodeError:
-            encoding = "cp1252"
-            try:
-                data.decode(encoding)
-            except UnicodeDecodeError:
-                raise InputError(f"{source}: not text in UTF-8 or Windows-1252") from None
-    head = data[: 1 << 16].decode(encoding, errors="ignore")
-    skipped, offset, header_line = _leading_blank_lines(head)
+    encoding = _encoding(data, source)
+    blank, offset, header_line, hint = _preamble(data[: 1 << 16].decode(encoding, errors="ignore"))
     if header_line is None:
         raise InputError(f"{source}: no header row")
-    delimiter = _sniff_delimiter(header_line)
     options: dict[str, Any] = {
-        "sep": delimiter,
+        "sep": hint or _sniff_delimiter(header_line),
         "header": None,
         # Cells are text: no type guessing, and no "NA"/"NULL"/"" turned into missing values.
         "dtype": str,
@@ -141,36 +115,70 @@ def _read_csv(path: Path, source: str) -> tuple[list[str], int, pd.DataFrame]:
         "skip_blank_lines": False,
         "engine": "c",
     }
-    if skipped:
+    reader: Any = path
+    if offset:
         # The C parser cannot skip leading blank lines itself (it infers the width from line 1).
-        reader: Any = io.StringIO(data.decode(encoding)[offset:])
-        del data
+        reader = io.StringIO(data.decode(encoding)[offset:])
     else:
-        del data
-        reader = path
         options["encoding"] = encoding
+    del data
     try:
         raw = pd.read_csv(reader, **options)
     except pd.errors.ParserError as exc:
-        raise InputError(f"{source}: {_parser_message(str(exc), skipped)}") from None
-    except (pd.errors.EmptyDataError, ValueError, UnicodeDecodeError, csv.Error) as exc:
+        lines_before = blank + (hint is not None)
+        raise InputError(f"{source}: {_parser_message(str(exc), lines_before)}") from None
+    except (pd.errors.EmptyDataError, ValueError) as exc:
         raise InputError(f"{source}: cannot be read as CSV ({_first_line(exc)})") from None
     header = [str(cell) for cell in raw.iloc[0]] if len(raw) else []
-    return header, skipped + 1, raw.iloc[1:]
+    return header, blank + 1, raw.iloc[1:]
 
 
-def _leading_blank_lines(head: str) -> tuple[int, int, str | None]:
-    """Count the blank lines before the header: (count, their length in chars, header line)."""
-    count = offset = 0
-    for match in _LINE.finditer(head + "\n"):
+def _encoding(data: bytes, source: str) -> str:
+    """The file's text encoding, or a one-line error for a file that is not CSV text."""
+    if not data.strip():
+        raise InputError(f"{source}: the file is empty")
+    if data.startswith(b"PK\x03\x04"):
+        raise InputError(f"{source}: this is an Excel workbook, not CSV text (name it .xlsx)")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates: tuple[str, ...] = ("utf-16",)  # Excel's "Unicode Text" export
+    elif b"\x00" in data:
+        raise InputError(f"{source}: not a text file (binary content)")
+    elif data.isascii():
+        return "utf-8"
+    else:
+        # Excel on Windows saves "CSV" as cp1252 unless told otherwise; UTF-8 goes first
+        # because valid UTF-8 with accents is almost never meant as cp1252.
+        candidates = ("utf-8-sig", "cp1252")
+    for encoding in candidates:
+        try:
+            data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    raise InputError(f"{source}: not text in UTF-8, UTF-16 or Windows-1252")
+
+
+def _preamble(head: str) -> tuple[int, int, str | None, str | None]:
+    """What precedes the header: (blank lines, their length in chars, header line, delimiter).
+
+    The delimiter comes from an Excel ``sep=;`` first line, which Excel itself hides (so it
+    takes no row number), else it is ``None``.
+    """
+    blank = offset = 0
+    hint = None
+    for number, match in enumerate(_LINE.finditer(head + "\n")):
         line = match.group()
-        if line.strip(" \t\r\n,;"):
-            return count, offset, line.rstrip("\r\n")
-        count += 1
+        found = _SEP_HINT.fullmatch(line.strip("\r\n")) if number == 0 else None
+        if found:
+            hint = found.group(1)
+        elif line.strip(" \t\r\n,;"):
+            return blank, offset, line.rstrip("\r\n"), hint
+        else:
+            blank += 1
         offset += len(line)
         if offset >= len(head):
             break
-    return count, offset, None
+    return blank, offset, None, hint
 
 
 def _sniff_delimiter(header_line: str) -> str:
@@ -200,7 +208,7 @@ def _read_xlsx(
     """Like :func:`_read_csv`, for the first sheet or the one named *wanted*; also its name."""
     import openpyxl  # imported here: a CSV-only run need not pay for it
 
-    _read_bytes(path, source)  # the same clear messages as CSV for a missing or unreadable file
+    _read_bytes(path, source, 0)  # the same messages as CSV for a missing or unreadable file
     with warnings.catch_warnings():
         # openpyxl warns about styles, data validation and the like that do not matter here.
         warnings.simplefilter("ignore")

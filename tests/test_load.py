@@ -15,6 +15,7 @@ from openpyxl import Workbook
 from importer.config import InputConfig
 from importer.errors import InputError
 from importer.load import Sheet, load, normalise_header
+from importer.validate import validate
 
 VID = "5f1a2b3c4d5e6f7a8b9c0d11"
 CONFIG = InputConfig()
@@ -72,6 +73,22 @@ def test_tab_separated(tmp_path: Path) -> None:
     text = f"code\texpiration_date\tplaylist_id\nA,B\t2030-01-01\t{VID}\n"
     assert records(load(write(tmp_path, text), CONFIG)) == [
         {"code": "A,B", "expiration_date": "2030-01-01", "playlist_id": VID, "row": 2}
+    ]
+
+
+def test_excel_unicode_text_is_utf16_tabs(tmp_path: Path) -> None:
+    text = f"Promo Code\tExpires\tVideo ID\r\nÉTÉ\t2030-01-01\t{VID}\r\n"
+    sheet = load(write(tmp_path, text, name="promo.txt", encoding="utf-16"), CONFIG)
+    assert records(sheet) == [
+        {"code": "ÉTÉ", "expiration_date": "2030-01-01", "video_id": VID, "row": 2}
+    ]
+
+
+def test_excel_sep_line_sets_the_delimiter_and_takes_no_row(tmp_path: Path) -> None:
+    text = f"sep=;\r\ncode;expiration_date;video_id;Notes\r\nA,1;2030-01-01;{VID};x,y\r\n"
+    sheet = load(write(tmp_path, text), CONFIG)
+    assert records(sheet) == [
+        {"code": "A,1", "expiration_date": "2030-01-01", "video_id": VID, "row": 2}
     ]
 
 
@@ -397,10 +414,16 @@ def test_any_text_cell_survives_csv(tmp_path: Path, cells: list[tuple[str, str, 
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(data=st.binary(max_size=400), suffix=st.sampled_from([".csv", ".xlsx"]))
-def test_random_bytes_never_crash(tmp_path: Path, data: bytes, suffix: str) -> None:
+@given(
+    start=st.sampled_from(
+        [b"", b"\xef\xbb\xbf", b"\xff\xfe", b"sep=;\n", b"\n\r\n", b"PK\x03\x04"]
+    ),
+    data=st.binary(max_size=400),
+    suffix=st.sampled_from([".csv", ".xlsx"]),
+)
+def test_random_bytes_never_crash(tmp_path: Path, start: bytes, data: bytes, suffix: str) -> None:
     path = tmp_path / f"junk{suffix}"
-    path.write_bytes(data)
+    path.write_bytes(start + data)
     try:
         sheet = load(path, CONFIG)
     except InputError as exc:
@@ -419,9 +442,11 @@ def test_random_bytes_never_crash(tmp_path: Path, data: bytes, suffix: str) -> N
 def test_random_csv_text_never_crashes(tmp_path: Path, body: str) -> None:
     path = write(tmp_path, "code,expiration_date,video_id\n" + body)
     try:
-        load(path, CONFIG)
+        sheet = load(path, CONFIG)
     except InputError as exc:
         message = str(exc)
     else:
+        checked = validate(sheet, CONFIG, dt.date(2026, 1, 1))
+        assert checked.rows == len(sheet.frame)
         return
     assert message.startswith(str(path))
