@@ -1,9 +1,14 @@
 """The one boundary with aiohttp: requests out, :class:`Answer` or project errors back.
 
 Every aiohttp exception is caught here and turned into a
-:class:`~importer.errors.TransportError` whose text has been through
+:class:`~importer.errors.TransportError` (or, for a URL aiohttp cannot use at all,
+:class:`~importer.errors.ApiUnavailableError`) whose text has been through
 :func:`~importer.errors.redact`, raised ``from None`` so no traceback carries the original (whose
 ``str()`` and ``repr()`` hold the full URL, key included).
+
+``maybe_sent`` is False only when the connection was never made (the request cannot have reached
+the API); any failure after that may have delivered it, so the code is looked up before it is
+sent again.
 """
 
 from __future__ import annotations
@@ -12,11 +17,12 @@ import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote, quote_plus
 
 import aiohttp
 
 from importer.config import ApiConfig
-from importer.errors import TransportError, redact
+from importer.errors import ApiUnavailableError, TransportError, redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +50,23 @@ def open_session(config: ApiConfig, concurrency: int) -> aiohttp.ClientSession:
     """A session with bounded timeouts (aiohttp's default is 300 s) and a connection per worker."""
     timeout = aiohttp.ClientTimeout(total=config.total_timeout, sock_connect=config.connect_timeout)
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
-    return aiohttp.ClientSession(timeout=timeout, connector=connector, raise_for_status=False)
+    session = aiohttp.ClientSession(timeout=timeout, connector=connector, raise_for_status=False)
+    # aiohttp silently re-sends a GET once when a kept-alive connection turns out dead. That
+    # second request would bypass the rate limiter; every request must take its own slot.
+    # (aiohttp's own test client switches it off the same way; there is no public switch.)
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
+    return session
+
+
+_LABELS: tuple[tuple[type[BaseException], str], ...] = (
+    (aiohttp.ConnectionTimeoutError, "timed out connecting"),
+    (aiohttp.ClientConnectorError, "cannot connect"),
+    (asyncio.TimeoutError, "timed out"),
+    (aiohttp.ServerDisconnectedError, "server closed the connection"),
+    (aiohttp.ClientPayloadError, "answer cut short"),
+    (aiohttp.ClientOSError, "connection error"),
+)
 
 
 class HttpSender:
@@ -53,7 +75,10 @@ class HttpSender:
     def __init__(self, session: aiohttp.ClientSession, config: ApiConfig, api_key: str) -> None:
         self._session = session
         self._url = config.url.rstrip("/") + "/redemption_codes"
-        self._secrets = (api_key,)
+        # The key as it may appear in an error's text: raw, or percent-encoded in a URL.
+        self._secrets = tuple(
+            sorted({api_key, quote(api_key, safe=""), quote_plus(api_key)}, key=len, reverse=True)
+        )
         if config.key_in == "header":
             self._params: dict[str, str] = {}
             self._headers = {"x-zype-key": api_key}
@@ -75,7 +100,7 @@ class HttpSender:
     async def _request(
         self, method: str, params: dict[str, str], headers: dict[str, str], body: bytes | None
     ) -> Answer:
-        sent = False
+        answered = False
         try:
             async with self._session.request(
                 method,
@@ -85,26 +110,32 @@ class HttpSender:
                 data=body,
                 allow_redirects=False,
             ) as response:
-                sent = True
+                answered = True
                 raw = await response.read()
-                return Answer(response.status, _parse(raw), response.headers.get("Retry-After"))
-        except aiohttp.ClientConnectorError as exc:
+                return Answer(
+                    response.status, _parse(self._scrub(raw)), response.headers.get("Retry-After")
+                )
+        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
+            # Every request would fail the same way: no point in retrying.
+            raise ApiUnavailableError(
+                f"api.url is not a usable URL ({redact(str(exc), self._secrets)})"
+            ) from None
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # The connection was never made: the request cannot have reached the API.
             raise TransportError(self._describe(exc), maybe_sent=False) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             # Anything after the connection was up may have delivered the request.
-            raise TransportError(self._describe(exc, sent), maybe_sent=True) from None
+            raise TransportError(self._describe(exc, answered), maybe_sent=True) from None
+
+    def _scrub(self, raw: bytes) -> bytes:
+        """Remove the key from a body: an error page may echo the URL, and messages are kept."""
+        for secret in self._secrets:
+            if secret:
+                raw = raw.replace(secret.encode(), b"***")
+        return raw
 
     def _describe(self, exc: BaseException, answered: bool = False) -> str:
-        kind = {
-            aiohttp.ClientConnectorError: "cannot connect",
-            aiohttp.ServerDisconnectedError: "server closed the connection",
-            aiohttp.ClientOSError: "connection error",
-            aiohttp.ClientPayloadError: "answer cut short",
-        }
-        label = "timed out" if isinstance(exc, asyncio.TimeoutError) else None
-        if label is None:
-            label = next((v for k, v in kind.items() if isinstance(exc, k)), "network error")
+        label = next((text for kind, text in _LABELS if isinstance(exc, kind)), "network error")
         if answered:
             label = f"{label} while reading the answer"
         detail = redact(str(exc), self._secrets)

@@ -6,8 +6,16 @@ window still reached 105-119 per second at the server, because requests bunch up
 groups slide across the server's window edge. Evenly spaced grants with at most ``burst`` in hand
 and ``burst + pace x 1 s <= limit`` held the server at 99 for a limit of 100 while achieving 98/s.
 
-So the limiter is a GCRA (generic cell rate algorithm): each grant reserves the next slot,
-``1 / pace`` seconds after the previous one, and may run at most ``burst - 1`` slots ahead.
+So the limiter is a GCRA (generic cell rate algorithm): grants are ``1 / pace`` seconds apart
+and may run at most ``burst - 1`` intervals ahead of that schedule. Any one-second window then
+holds at most ``pace + burst - 1`` grants (one under the limit), from the very first second.
+
+Callers queue first come, first served, and only the head of the queue sleeps, until the next
+moment that conforms; the grant is then decided at the *actual* time against the grants actually
+made. Slots are not handed out in advance because when the event loop is held up (a journal
+commit, a GC pause), every slot that passed meanwhile would then be granted at once, and that
+bunch is exactly what a server counts against the limit.
+
 The clock and the sleep are injected so tests move time instead of waiting.
 """
 
@@ -22,28 +30,36 @@ Sleep = Callable[[float], Awaitable[None]]
 
 #: After a 429 the pace is multiplied by this, at most once a second.
 BACKOFF_FACTOR = 0.5
-#: Share of the full pace regained per second without a 429 (full speed in 10 s).
-RECOVERY_PER_SECOND = 0.1
+#: Seconds without a 429 in which the pace climbs back from one cut to full speed.
+RECOVERY_SECONDS = 10.0
+#: Share of the limit kept as headroom at high rates. Bunching on the way is a matter of
+#: milliseconds, so the headroom it needs grows with the rate: 1% covers 10 ms of bunching, and
+#: only bites above 200/s, where ``limit - burst`` alone would leave under 5 ms.
+HEADROOM = 0.01
+#: How early a sleep may wake and still count as on time (asyncio wakes within its clock's
+#: resolution, float sums drift by an ulp); far below anything a server could tell apart.
+EARLY = 1e-6
 
 
 def pacing_for(limit: float) -> tuple[float, int]:
     """The pace (grants/s) and burst that keep any one-second window at or under *limit*.
 
-    A burst of 2 above 20/s, 1 below; the pace gives up ``burst`` grants a second as headroom
-    for requests that bunch up on the way, never more than half the limit.
+    A burst of 2 from 20/s up, 1 below; the pace gives up ``burst`` grants a second (at least
+    1% of the limit) as headroom for requests that bunch up on the way, never more than half.
     """
-    if limit <= 0:
-        raise ValueError("rate limit must be greater than 0")
+    if not limit > 0:
+        raise ValueError(f"rate limit must be greater than 0, got {limit!r}")
     burst = 2 if limit >= 20 else 1
-    return max(limit - burst, limit / 2), burst
+    return max(min(limit - burst, limit * (1 - HEADROOM)), limit / 2), burst
 
 
 class PacedLimiter:
     """Grant at most ``limit`` requests in any one-second window, evenly spaced.
 
     ``await acquire()`` before each request. ``throttled(retry_after)`` after a 429 pauses every
-    caller until the server's ``Retry-After`` has passed and halves the pace; the pace then creeps
-    back to full over about ten seconds without another 429.
+    caller until the server's ``Retry-After`` has passed and halves the pace; the pace then climbs
+    back linearly, reaching full speed :data:`RECOVERY_SECONDS` after the pause if no other 429
+    comes.
     """
 
     def __init__(
@@ -52,44 +68,53 @@ class PacedLimiter:
         self.limit = limit
         self.full_pace, self.burst = pacing_for(limit)
         self.pace = self.full_pace
+        self._floor = min(1.0, self.full_pace)
         self._clock = clock
         self._sleep = sleep
-        self._next = -float("inf")  # theoretical time of the next grant
+        self._turn = asyncio.Lock()  # first come, first served; only its holder sleeps
+        self._tat = -float("inf")  # theoretical time of the next grant (GCRA)
         self._paused_until = -float("inf")
         self._last_cut = -float("inf")
         self._last_recovery = clock()
 
+    @property
+    def paused_until(self) -> float:
+        """Clock time before which nobody is granted (after a 429)."""
+        return self._paused_until
+
     async def acquire(self) -> None:
-        """Wait for this caller's slot."""
-        while True:
-            now = self._clock()
-            if now < self._paused_until:
-                await self._sleep(self._paused_until - now)
-                continue
-            self._recover(now)
-            interval = 1.0 / self.pace
-            slot = max(self._next, now)
-            self._next = slot + interval
-            wait = slot - (self.burst - 1) * interval - now
-            if wait > 0:
-                await self._sleep(wait)
-            # A 429 seen by another worker while this one slept cancels this slot.
-            if self._clock() >= self._paused_until:
-                return
+        """Wait for this caller's turn."""
+        async with self._turn:
+            while True:
+                now = self._clock()
+                if now < self._paused_until:
+                    await self._sleep(self._paused_until - now)
+                    continue
+                self._recover(now)
+                interval = 1.0 / self.pace
+                earliest = self._tat - (self.burst - 1) * interval
+                if now + EARLY >= earliest:
+                    self._tat = max(self._tat, now) + interval
+                    return
+                # Decided again on waking: a 429 may have come meanwhile.
+                await self._sleep(earliest - now)
 
     def throttled(self, retry_after: float | None) -> None:
-        """React to a 429: pause everyone, slow down (at most one cut a second)."""
+        """React to a 429: pause everyone, slow down (at most one cut a second).
+
+        Many requests in flight meet the same 429; cutting once for all of them keeps one
+        overloaded second from dropping the pace to the floor.
+        """
         now = self._clock()
         pause = 1.0 if retry_after is None else max(retry_after, 0.0)
         self._paused_until = max(self._paused_until, now + pause)
-        self._next = max(self._next, self._paused_until)
         if now - self._last_cut >= 1.0:
-            self.pace = max(self.pace * BACKOFF_FACTOR, min(1.0, self.full_pace))
+            self.pace = max(self.pace * BACKOFF_FACTOR, self._floor)
             self._last_cut = now
         self._last_recovery = max(now, self._paused_until)
 
     def _recover(self, now: float) -> None:
         if self.pace < self.full_pace and now > self._last_recovery:
-            gained = self.full_pace * RECOVERY_PER_SECOND * (now - self._last_recovery)
-            self.pace = min(self.full_pace, self.pace + gained)
-        self._last_recovery = now
+            per_second = self.full_pace * (1 - BACKOFF_FACTOR) / RECOVERY_SECONDS
+            self.pace = min(self.full_pace, self.pace + per_second * (now - self._last_recovery))
+        self._last_recovery = max(self._last_recovery, now)
