@@ -106,10 +106,11 @@ def validate_file(
     settings: Settings,
     *,
     today: date,
-    stream: TextIO = sys.stderr,
+    stream: TextIO | None = None,
     quiet: bool = False,
 ) -> int:
     """Load and validate only: the same results file, nothing sent. 0 if every row is valid."""
+    stream = sys.stderr if stream is None else stream
     started = time.monotonic()
     checked = _load(paths, settings, today)
     counts = write_results(paths.results, build_lines(checked.records, checked.issues, {}))
@@ -129,11 +130,12 @@ def run_file(
     target: Target,
     *,
     today: date,
-    stream: TextIO = sys.stderr,
+    stream: TextIO | None = None,
     quiet: bool = False,
     progress: bool = True,
 ) -> int:
     """Import every valid row, resuming from the journal; write results and summary."""
+    stream = sys.stderr if stream is None else stream
     started = time.monotonic()
     checked = _load(paths, settings, today)
     journal = open_journal(paths.journal, synchronous=settings.journal.synchronous)
