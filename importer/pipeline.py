@@ -143,11 +143,7 @@ def run_file(
         journal.bind_target(target.label)
         journal.start_run("run", str(paths.input))
         records = _with_codes(checked.records, journal, settings)
-        work = []
-        for record in records:
-            decision = plan(record, journal.entries.get(record.key))
-            if decision.send:
-                work.append(Work(record, decision.unsure))
+        work = _work(records, journal)
         log.info(
             "%d rows: %d valid codes, %d invalid rows, %d to send",
             checked.rows,
@@ -196,6 +192,18 @@ def run_file(
     if any(counts[s] for s in (Status.INVALID, Status.REJECTED, Status.FAILED)):
         return 1
     return 3 if counts[Status.PENDING] else 0
+
+
+def _work(records: list[Record], journal: Journal) -> list[Work]:
+    """What this run sends: rows a crash left unsettled first, so they are looked up before
+    anything new goes out; then the rest in input order."""
+    unsure: list[Work] = []
+    fresh: list[Work] = []
+    for record in records:
+        decision = plan(record, journal.entries.get(record.key))
+        if decision.send:
+            (unsure if decision.unsure else fresh).append(Work(record, decision.unsure))
+    return unsure + fresh
 
 
 def _with_codes(records: list[Record], journal: Journal, settings: Settings) -> list[Record]:

@@ -86,8 +86,9 @@ def test_outcomes_are_buffered_until_flushed(tmp_path: Path) -> None:
 def test_generated_codes_are_kept_by_key(tmp_path: Path) -> None:
     path = tmp_path / "j.journal"
     journal = open_journal(path)
-    generated = Record(4, "gen:0123456789abcdef:0:0", "KQ7MZ3", "2031-01-31", "video", VIDEO,
-                       generated=True)
+    generated = Record(
+        4, "gen:0123456789abcdef:0:0", "KQ7MZ3", "2031-01-31", "video", VIDEO, generated=True
+    )
     journal.store_generated([generated, _record()])
     journal.close()
     journal = open_journal(path)
@@ -118,10 +119,14 @@ def test_second_holder_is_refused_naming_the_first(tmp_path: Path) -> None:
 def test_lock_of_a_killed_holder_does_not_block(tmp_path: Path) -> None:
     path = tmp_path / "j.journal"
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from importer.journal import open_journal; "
-         f"j = open_journal({str(path)!r}); print('held', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from importer.journal import open_journal; "
+            f"j = open_journal({str(path)!r}); print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None
@@ -161,6 +166,8 @@ def test_not_a_journal_is_a_usage_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite at all, just text" * 100)
     with pytest.raises(UsageError, match="not a zype-import journal"):
         open_journal(path)
-    with pytest.raises(UsageError, match="no journal here yet"):
-        with read_journal(tmp_path / "missing.journal"):
-            pass
+    with (
+        pytest.raises(UsageError, match="no journal here yet"),
+        read_journal(tmp_path / "missing.journal"),
+    ):
+        pass
