@@ -72,16 +72,20 @@ def load(path: str | Path, config: InputConfig) -> Sheet:
     """Read *path* by its extension; raise :class:`InputError` (one line) if it cannot be used."""
     source = str(path)
     suffix = Path(path).suffix.lower()
+    notes: tuple[str, ...] = ()
     if suffix in CSV_SUFFIXES:
         header, header_row, body = _read_csv(Path(path), source)
         where = source
+        if config.sheet is not None:
+            notes = (f"{source}: a CSV file has no sheets; ignoring sheet '{config.sheet}'",)
     elif suffix in XLSX_SUFFIXES:
         header, header_row, body, sheet_name = _read_xlsx(Path(path), source, config.sheet)
         where = f"{source}, sheet '{sheet_name}'"
     else:
-        raise InputError(f"{source}: unsupported file type '{suffix}' (use .csv or .xlsx)")
-    frame, notes = _finish(where, header, header_row, body, config.aliases)
-    return Sheet(source=source, frame=frame, warnings=notes)
+        kind = f"file type '{suffix}'" if suffix else "file without an extension"
+        raise InputError(f"{source}: unsupported {kind} (use .csv or .xlsx)")
+    frame, unknown = _finish(where, header, header_row, body, config.aliases)
+    return Sheet(source=source, frame=frame, warnings=notes + unknown)
 
 
 def _read_bytes(path: Path, source: str, size: int = -1) -> bytes:

@@ -53,10 +53,11 @@ _HEX_ID = re.compile(r"[0-9a-fA-F]{24}")
 _TIME = (
     r"(?:[T ]\s*\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[AaPp][Mm])?\s*(?:Z|[+-]\d{2}:?\d{2})?)?"
 )
-_DATE = (
-    rf"^(?:(?P<y1>\d{{4}})(?P<sep>[-/])(?P<m1>\d{{1,2}})(?P=sep)(?P<d1>\d{{1,2}})"
+_DATE = re.compile(
+    rf"(?:(?P<y1>\d{{4}})(?P<sep>[-/])(?P<m1>\d{{1,2}})(?P=sep)(?P<d1>\d{{1,2}})"
     rf"|(?P<a2>\d{{1,2}})/(?P<b2>\d{{1,2}})/(?P<y2>\d{{4}})"
-    rf"|(?P<d3>\d{{1,2}})\.(?P<m3>\d{{1,2}})\.(?P<y3>\d{{4}})){_TIME}\Z"
+    rf"|(?P<d3>\d{{1,2}})\.(?P<m3>\d{{1,2}})\.(?P<y3>\d{{4}})){_TIME}\Z",
+    re.ASCII,  # \d would otherwise take any script's digits
 )
 #: Loose-normalised ``entitlement_type`` values (see :func:`normalise_header`) -> kind.
 TYPE_NAMES = {
@@ -195,31 +196,31 @@ def _whole(text: str) -> int:
 
 def _parse_dates(raw: np.ndarray, dayfirst: bool) -> tuple[np.ndarray, np.ndarray]:
     """Each cell as ``YYYY-MM-DD`` (``""`` if it is not a date) and whether it parsed."""
-    series = pd.Series(raw, dtype=object)
-    # Fast path: pandas' ISO parser; spreadsheet date cells arrive in this form too.
-    stamps = pd.to_datetime(series, format="%Y-%m-%d", errors="coerce")
-    parsed = stamps.notna().to_numpy().copy()  # pandas hands out a read-only view
-    lengths = np.fromiter(map(len, raw), dtype=np.int64, count=len(raw))
-    iso = _filled(len(raw), "")
-    iso[parsed] = raw[parsed]
-    short = np.flatnonzero(parsed & (lengths != 10))  # 2030-1-5: reformat
-    iso[short] = stamps.iloc[short].dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
-    rest = np.flatnonzero(~parsed & (raw != ""))
-    if rest.size:
-        parts = series.iloc[rest].str.extract(_DATE)
-        month, day = (parts.b2, parts.a2) if dayfirst else (parts.a2, parts.b2)
-        fields = {
-            "year": parts.y1.fillna(parts.y2).fillna(parts.y3),
-            "month": parts.m1.fillna(month).fillna(parts.m3),
-            "day": parts.d1.fillna(day).fillna(parts.d3),
-        }
-        numbers = pd.DataFrame({k: pd.to_numeric(v) for k, v in fields.items()})
-        # Components, not text, go to pandas: 2/30/2030 becomes NaT rather than a guess.
-        stamps = pd.to_datetime(numbers, errors="coerce")
-        good = stamps.notna().to_numpy()
-        iso[rest[good]] = stamps[good].dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
-        parsed[rest[good]] = True
-    return iso, parsed
+    # A sheet holds few distinct dates however long it is: parse each spelling once.
+    spellings, distinct = pd.factorize(raw)
+    table = np.array([_iso_date(text, dayfirst) for text in distinct], dtype=object)
+    iso = table[spellings]
+    return iso, iso != ""
+
+
+def _iso_date(text: str, dayfirst: bool) -> str:
+    """One cell as ``YYYY-MM-DD``, or ``""``: strict formats, nothing guessed or filled in."""
+    found = _DATE.match(text)
+    if found is None:
+        return ""
+    parts = found.groupdict()
+    if parts["y1"]:
+        year, month, day = parts["y1"], parts["m1"], parts["d1"]
+    elif parts["y2"]:
+        year, month, day = parts["y2"], parts["a2"], parts["b2"]
+        if dayfirst:
+            month, day = day, month
+    else:
+        year, month, day = parts["y3"], parts["m3"], parts["d3"]
+    try:
+        return date(int(year), int(month), int(day)).isoformat()
+    except ValueError:  # 2/30/2030, month 13, year 0
+        return ""
 
 
 def _entitlements(rules: _Rules) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

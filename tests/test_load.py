@@ -188,6 +188,12 @@ def test_headers_match_loosely(tmp_path: Path, header: str, column: str) -> None
     assert column in sheet.frame.columns
 
 
+def test_sheet_option_on_a_csv_is_a_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, f"code,expiration_date,video_id\nA,2030-01-01,{VID}\n")
+    sheet = load(path, InputConfig(sheet="Codes"))
+    assert sheet.warnings == (f"{path}: a CSV file has no sheets; ignoring sheet 'Codes'",)
+
+
 def test_aliases_from_config(tmp_path: Path) -> None:
     config = InputConfig(aliases={**CONFIG.aliases, "code": ("Gutschein",)})
     sheet = load(write(tmp_path, f"Gutschein,Expires,Video\nX,2030-01-01,{VID}\n"), config)
@@ -252,6 +258,7 @@ def test_header_errors(tmp_path: Path, header: str, message: str) -> None:
         ("promo.xlsx", b"", "not a readable .xlsx workbook"),
         ("promo.xls", b"old excel", "unsupported file type '.xls'"),
         ("promo.json", b"{}", "unsupported file type '.json'"),
+        ("promo", b"code", "unsupported file without an extension"),
     ],
 )
 def test_bad_files(tmp_path: Path, name: str, content: bytes, message: str) -> None:
