@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -24,6 +25,9 @@ from importer.sandbox import Faults, serve
 
 log = logging.getLogger("importer")
 
+#: Every secret this process has read, so that even an unexpected traceback is scrubbed.
+_SECRETS: list[str] = []
+
 EXAMPLES = {
     "run": "example:\n  ZYPE_API_KEY=... zype-import run promo_codes.xlsx --rate 10\n"
     "  zype-import run samples/promo_codes.csv --sandbox",
@@ -33,22 +37,19 @@ EXAMPLES = {
 }
 
 
-class _Redact(logging.Filter):
-    """Scrub the key from every record, whatever a library put into it."""
+class RedactingFormatter(logging.Formatter):
+    """Scrub the key from every formatted line, tracebacks included, whatever put it there.
+
+    A formatter rather than a filter: tqdm's logging redirect copies a handler's formatter, not
+    its filters, so only this survives while the progress bar shows.
+    """
 
     def __init__(self, secrets: Sequence[str]) -> None:
-        super().__init__()
+        super().__init__("%(asctime)s %(levelname)s %(message)s")
         self._secrets = [s for s in secrets if s]
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage(), self._secrets)
-        record.args = None
-        if record.exc_info:
-            record.exc_text = redact(
-                logging.Formatter().formatException(record.exc_info), self._secrets
-            )
-            record.exc_info = None
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self._secrets)
 
 
 def _setup_logging(verbosity: int, log_file: str | None, secrets: Sequence[str]) -> None:
@@ -62,10 +63,9 @@ def _setup_logging(verbosity: int, log_file: str | None, secrets: Sequence[str])
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    redactor = _Redact(secrets)
+    formatter = RedactingFormatter(secrets)
     for handler in handlers:
-        handler.addFilter(redactor)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
@@ -182,6 +182,7 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     key = os.environ.get(settings.api.key_env, "")
+    _SECRETS.append(key)
     _setup_logging(args.verbosity, args.log_file, [key])
     paths = Paths.for_input(
         args.input,
@@ -264,4 +265,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("zype-import: interrupted before anything was sent", file=sys.stderr)
+        return 3
+    except Exception:
+        # A bug, not a user error: keep the traceback for the report, without the key.
+        print(redact(traceback.format_exc(), _SECRETS), file=sys.stderr, end="")
+        print(
+            "zype-import: internal error (a bug; please report it with the lines above)",
+            file=sys.stderr,
+        )
         return 3

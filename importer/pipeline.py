@@ -28,7 +28,7 @@ from importer.http import HttpSender, open_session
 from importer.journal import Journal, open_journal, plan
 from importer.limiter import PacedLimiter
 from importer.load import load
-from importer.models import Record, Status
+from importer.models import Outcome, Record, Status
 from importer.progress import Progress
 from importer.reconcile import (
     build_lines,
@@ -160,7 +160,8 @@ def run_file(
         )
         stopped: StopRun | None = None
         try:
-            asyncio.run(_send(work, journal, settings, target, tally, bar))
+            with bar.redirect_logging():
+                asyncio.run(_send(work, journal, settings, target, tally, bar))
         except StopRun as exc:
             stopped = exc
         finally:
@@ -273,17 +274,31 @@ async def _send(
         raise Interrupted(f"interrupted by {signal.strsignal(signals[0])}")
 
 
-def _recorder(journal: Journal, bar: Progress) -> Callable[[Work, Any], None]:
-    def on_outcome(item: Work, outcome: Any) -> None:
+def _recorder(journal: Journal, bar: Progress) -> Callable[[Work, Outcome], None]:
+    detailed = log.isEnabledFor(logging.DEBUG)
+
+    def on_outcome(item: Work, outcome: Outcome) -> None:
         journal.record(item.record, outcome)
         bar.advance(outcome.status.value)
+        record = item.record
         if outcome.status in (Status.REJECTED, Status.FAILED):
-            log.info(
-                "row %d (%s): %s: %s",
-                item.record.row,
-                item.record.code,
+            http = f" (HTTP {outcome.http_status})" if outcome.http_status else ""
+            log.warning(
+                "row %d, code %s: %s%s: %s",
+                record.row,
+                record.code,
                 outcome.status.value,
+                http,
                 outcome.error,
+            )
+        elif detailed:
+            log.debug(
+                "row %d, code %s: %s %s after %d attempt(s)",
+                record.row,
+                record.code,
+                outcome.status.value,
+                outcome.api_id,
+                outcome.attempts,
             )
 
     return on_outcome

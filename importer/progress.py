@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import TextIO
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 log = logging.getLogger("importer")
 
@@ -22,6 +25,7 @@ class Progress:
         self.counts: Counter[str] = Counter()
         self._interval = interval
         self._started = self._last = time.monotonic()
+        self._logged = -1
         self._bar: tqdm | None = None
         self._enabled = enabled and total > 0
         if self._enabled and stream.isatty():
@@ -38,6 +42,15 @@ class Progress:
             self._last = now
             self._log(now)
 
+    @contextlib.contextmanager
+    def redirect_logging(self) -> Iterator[None]:
+        """While the bar shows, route log lines through tqdm so they never break it."""
+        if self._bar is None:
+            yield
+        else:
+            with logging_redirect_tqdm():
+                yield
+
     def refresh(self) -> None:
         """Show the counts by status on the bar (called a few times a second, not per row)."""
         if self._bar is not None:
@@ -53,6 +66,9 @@ class Progress:
 
     def _log(self, now: float) -> None:
         done = sum(self.counts.values())
+        if done == self._logged:
+            return
+        self._logged = done
         elapsed = max(now - self._started, 1e-9)
         by_status = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
         log.info(

@@ -34,9 +34,16 @@ def _record(row: int, code: str = "SPRING1", kind: str = "video", eid: str = VID
 
 def _entry(record: Record, status: Status, **kw: object) -> Entry:
     values = {
-        "row": record.row, "code": record.code, "fingerprint": record.fingerprint,
-        "status": status.value, "api_id": "", "nice_code": "", "error": "",
-        "http_status": None, "attempts": 0, "unsure": False,
+        "row": record.row,
+        "code": record.code,
+        "fingerprint": record.fingerprint,
+        "status": status.value,
+        "api_id": "",
+        "nice_code": "",
+        "error": "",
+        "http_status": None,
+        "attempts": 0,
+        "unsure": False,
     }
     values.update(kw)
     return Entry(**values)  # type: ignore[arg-type]
@@ -76,11 +83,17 @@ def test_escape_never_leaves_a_formula_start(text: str) -> None:
 
 def test_lines_come_in_input_order_with_issues_between_records() -> None:
     records = [_record(2, "A1"), _record(5, "B2"), _record(5, "B3")]
-    issues = [RowIssue(3, "expired", "expiration_date", "expiration date 2020-01-01 has passed",
-                       value="OLD")]
+    issues = [
+        RowIssue(
+            3, "expired", "expiration_date", "expiration date 2020-01-01 has passed", value="OLD"
+        )
+    ]
     lines = list(build_lines(records, issues, {}))
     assert [(line.row, line.status) for line in lines] == [
-        (2, Status.PENDING), (3, Status.INVALID), (5, Status.PENDING), (5, Status.PENDING),
+        (2, Status.PENDING),
+        (3, Status.INVALID),
+        (5, Status.PENDING),
+        (5, Status.PENDING),
     ]
     assert lines[1].code == "OLD"
     assert lines[1].issue == "expired"
@@ -113,8 +126,9 @@ def test_created_row_with_a_new_date_stays_created_with_a_note() -> None:
 def test_results_file_is_excel_friendly(tmp_path: Path) -> None:
     path = tmp_path / "out" / "results.csv"
     lines = [
-        ResultLine(2, Status.REJECTED, "=HYPERLINK(1)", error="-bad thing", http_status=422,
-                   attempts=1),
+        ResultLine(
+            2, Status.REJECTED, "=HYPERLINK(1)", error="-bad thing", http_status=422, attempts=1
+        ),
         ResultLine(3, Status.CREATED, "ÉTÉ2031", api_id="a" * 24, nice_code="ÉTÉ2-031"),
     ]
     counts = write_results(path, lines)
@@ -149,12 +163,21 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
 
 def test_summary_counts_every_status_and_formats(tmp_path: Path) -> None:
     summary = summarize(
-        {"created": 3, "invalid": 1}, requests=5, retries=1, throttled=0, lookups=1,
-        duration=2.0, rate=1.5,
+        {"created": 3, "invalid": 1},
+        requests=5,
+        retries=1,
+        throttled=0,
+        lookups=1,
+        duration=2.0,
+        rate=1.5,
     )
     assert summary["rows"] == 4
     assert summary["counts"] == {
-        "created": 3, "invalid": 1, "rejected": 0, "failed": 0, "pending": 0,
+        "created": 3,
+        "invalid": 1,
+        "rejected": 0,
+        "failed": 0,
+        "pending": 0,
     }
     text = format_summary(summary)
     assert text.splitlines()[0] == "4 result lines: 3 created, 1 invalid"
