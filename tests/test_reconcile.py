@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from importer.reconcile import (
     COLUMNS,
     build_lines,
     escape,
+    format_line,
     format_summary,
     record_line,
     summarize,
@@ -184,3 +186,16 @@ def test_summary_counts_every_status_and_formats(tmp_path: Path) -> None:
     assert "5 requests (1 retries, 0 answered 429, 1 lookups) in 2.0 s, 1.5 codes/s" in text
     write_summary(tmp_path / "s.json", summary)
     assert json.loads((tmp_path / "s.json").read_text()) == summary
+
+
+@given(st.text(), st.text(), st.text())
+def test_hand_written_csv_reads_back_exactly(code: str, error: str, nice: str) -> None:
+    line = ResultLine(7, Status.REJECTED, code, "", error, "", nice_code=nice, http_status=422)
+    text = format_line(line)
+    assert text.endswith("\r\n")
+    (cells,) = list(csv.reader(io.StringIO(text, newline="")))
+    assert cells[0] == "7"
+    assert cells[2] == escape(code)
+    assert cells[4] == escape(error)
+    assert cells[9] == escape(nice)
+    assert cells[11] == "422"
