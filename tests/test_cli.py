@@ -146,3 +146,15 @@ def test_every_option_and_command_is_in_the_readme() -> None:
         assert f"`{option}" in readme, option
     for command in ("run", "validate", "status", "sandbox"):
         assert f"zype-import {command}" in readme, command
+
+
+def test_every_issue_code_is_in_the_readme() -> None:
+    import re
+
+    from importer import validate
+
+    documented = re.findall(r"^([a-z]+(?:-[a-z]+)+)\s{2,}", validate.__doc__ or "", re.M)
+    assert len(documented) >= 12
+    readme = (ROOT / "README.md").read_text()
+    for code in [*documented, "changed-after-create"]:
+        assert f"`{code}`" in readme, code
