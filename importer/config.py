@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +125,9 @@ class Settings:
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
+_CODE_CHARS = re.compile(r"[A-Za-z0-9_-]*")
+_URL = re.compile(r"https?://[^/\s?#]+(/[^\s?#]*)?", re.IGNORECASE)
+
 _CHOICES = {
     "api.key_in": ("query", "header"),
     "journal.synchronous": ("NORMAL", "FULL"),
@@ -174,6 +178,12 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             section, _, name = key.partition(".")
             nested.setdefault(section, {})[name] = value
         settings = _merge(settings, nested, "command line")
+    longest = len(settings.codes.prefix) + settings.codes.length
+    if longest > settings.input.max_code_length:
+        raise ConfigError(
+            f"{source}: 'codes.prefix' plus 'codes.length' make {longest}-character codes, "
+            f"longer than 'input.max_code_length' ({settings.input.max_code_length})"
+        )
     return settings
 
 
@@ -239,8 +249,12 @@ def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
             if normal not in choices:
                 raise bad("one of " + ", ".join(choices))
             return normal
+        if key in ("codes.alphabet", "codes.prefix") and not _CODE_CHARS.fullmatch(value):
+            raise bad("letters, digits, - and _ only")
         if key == "codes.alphabet" and len(set(value)) < 10:
             raise bad("at least 10 distinct characters")
+        if key == "api.url" and not _URL.fullmatch(value):
+            raise bad("an http:// or https:// URL")
         return value
     raise bad("a valid value")  # pragma: no cover - every field is handled above
 

@@ -63,6 +63,9 @@ def test_aliases_replace_one_column_and_keep_the_others(tmp_path: Path) -> None:
         ("codes:\n  alphabet: AB\n", "'codes.alphabet' must be at least 10 distinct"),
         ("input:\n  aliases:\n    colour: [x]\n", "unknown column 'input.aliases.colour'"),
         ("send: 5\n", "'send' must be a mapping"),
+        ("codes:\n  prefix: 'X Y'\n", "'codes.prefix' must be letters, digits, - and _ only"),
+        ("api:\n  url: ftp://example.org\n", "'api.url' must be an http:// or https:// URL"),
+        ("codes:\n  prefix: ABCDEFGHIJ\n  length: 60\n", "make 70-character codes"),
     ],
 )
 def test_bad_config_is_one_line_naming_file_and_key(
