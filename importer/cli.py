@@ -28,6 +28,12 @@ log = logging.getLogger("importer")
 #: Every secret this process has read, so that even an unexpected traceback is scrubbed.
 _SECRETS: list[str] = []
 
+COMMANDS = {
+    "run": "validate and create every valid row's code",
+    "validate": "validate only; nothing is sent",
+    "status": "what the journal knows",
+    "sandbox": "serve a local imitation of the API",
+}
 EXAMPLES = {
     "run": "example:\n  ZYPE_API_KEY=... zype-import run promo_codes.xlsx --rate 10\n"
     "  zype-import run samples/promo_codes.csv --sandbox",
@@ -132,33 +138,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    fmt = argparse.RawDescriptionHelpFormatter
-    run = sub.add_parser(
-        "run",
-        help="validate and create every valid row's code",
-        epilog=EXAMPLES["run"],
-        formatter_class=fmt,
-    )
-    _common(run)
-    check = sub.add_parser(
-        "validate",
-        help="validate only; nothing is sent",
-        epilog=EXAMPLES["validate"],
-        formatter_class=fmt,
-    )
-    _common(check)
-    status = sub.add_parser(
-        "status", help="what the journal knows", epilog=EXAMPLES["status"], formatter_class=fmt
-    )
+    commands = {
+        name: sub.add_parser(
+            name,
+            help=summary,
+            epilog=EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        for name, summary in COMMANDS.items()
+    }
+    _common(commands["run"])
+    _common(commands["validate"])
+    status = commands["status"]
     status.add_argument("input", nargs="?", help="the spreadsheet, to find its default journal")
     status.add_argument("--results", metavar="FILE", help="the results file the run wrote")
     status.add_argument("--journal", metavar="FILE", help="the journal to read")
-    sandbox = sub.add_parser(
-        "sandbox",
-        help="serve a local imitation of the API",
-        epilog=EXAMPLES["sandbox"],
-        formatter_class=fmt,
-    )
+    sandbox = commands["sandbox"]
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8808)
     sandbox.add_argument("--faults", metavar="SPEC", help="e.g. latency=0.05,rate_limit=100")
