@@ -1,25 +1,46 @@
 """The SQLite journal: every row's state before and after each request, so a rerun resumes.
 
-Rows are keyed by :attr:`importer.models.Record.key`. A batch is marked ``sending`` in one commit
-before any of it goes out, and outcomes are committed in groups, so after a crash (even
-``kill -9``) only the rows still ``sending`` need looking up. WAL with ``synchronous=FULL`` by
-default: a commit per batch costs one fsync, and FULL keeps the newest commits through a power
-loss, which NORMAL does not.
+A row is known by :attr:`importer.models.Record.key` (its code, or for a generated code its
+content and occurrence), so edits elsewhere in the sheet do not move it. Its states::
+
+    (new) ──store_generated──> pending            generated codes, before anything is sent
+    (new), pending, failed, ──mark_sending──> sending ──record──> created | rejected | failed
+    rejected with new content                                      | pending | sending
+
+``sending`` is committed for a whole batch, in one commit, before any of it goes out, so after a
+crash (even ``kill -9``) only the rows still ``sending`` may have reached the API: the next run
+looks them up before it sends anything (:func:`plan`). Outcomes are buffered and committed in
+groups; an outcome lost in a crash leaves its row ``sending``, which is looked up again.
+
+Durability: WAL with ``synchronous=FULL`` by default. Two commits must survive before a request
+leaves: the generated code (else, after a power loss, the rerun makes a second code for the same
+row and both end up created) and the ``sending`` mark (else the rerun believes the code was
+never sent, posts it again and misreads the answer "already taken"). WAL with ``NORMAL`` keeps
+every transaction through an application crash but may lose the newest commits on power loss;
+``FULL`` fsyncs the WAL at every commit. Commits are per group (``journal.batch_size`` rows, or
+``journal.flush_interval`` seconds of outcomes), so FULL costs one fsync per few hundred rows,
+nothing beside the network. ``NORMAL`` stays available for disks where that still matters.
 
 One run at a time: an exclusive ``flock`` on ``<journal>.lock``, which the kernel releases when
-the holder dies, so a lock file left by a killed run never blocks the next one.
+the holder dies, so a lock file left by a killed run never blocks the next one. The file names
+the holder (pid and start time) for the message the second run prints.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import gc
+import itertools
 import json
+import operator
 import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -53,16 +74,34 @@ CREATE TABLE IF NOT EXISTS runs (
     started REAL NOT NULL,
     ended REAL,
     outcome TEXT,
-    summary TEXT
+    summary TEXT,
+    codes INTEGER,
+    to_send INTEGER
 );
 """
+#: Columns added to ``runs`` after the first release, for journals made before them.
+_RUN_COLUMNS = {"codes": "INTEGER", "to_send": "INTEGER"}
+
+#: The columns an :class:`Entry` is loaded from, in its field order.
+_ENTRY_COLUMNS = "fingerprint, status, api_id, nice_code, error, http_status, attempts, unsure"
+#: What loaded entries carry for the fields never loaded (see :class:`Entry`).
+_NOT_LOADED = (0, "")
+#: Rows fetched at a time when loading, so the raw rows of a big journal never all coexist.
+_CHUNK = 65536
 
 
 class Entry(NamedTuple):
-    """A row as the journal last recorded it."""
+    """A row as the journal last recorded it: what resuming and the results file need.
 
-    row: int
-    code: str
+    `unsure` is 0 or 1 as SQLite stores it: true means a request may have reached the API
+    without an answer, so the code is looked up before it is sent again.
+
+    `row` and `code` are filled only in entries written by this run; entries loaded from disk
+    leave them at ``0`` and ``""``. Nothing needs them per row (the results file takes both from
+    the record), and every column loaded costs a measurable share of opening a million-row
+    journal. :meth:`Journal.generated_codes` and :meth:`Journal.known_codes` read codes from disk.
+    """
+
     fingerprint: str
     status: str
     api_id: str
@@ -70,7 +109,9 @@ class Entry(NamedTuple):
     error: str
     http_status: int | None
     attempts: int
-    unsure: bool
+    unsure: int
+    row: int = 0
+    code: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,26 +122,41 @@ class Plan:
     unsure: bool = False
 
 
-def plan(record: Record, entry: Entry | None) -> Plan:
-    """Decide from the journal whether *record* is sent, and whether it must be looked up first.
+#: The three possible plans, built once: :func:`plan` runs for every row of every rerun.
+SKIP = Plan(send=False)
+SEND = Plan(send=True)
+LOOK_UP_FIRST = Plan(send=True, unsure=True)
 
-    Nothing is re-sent for a created code (an edited row is reported by the results file, not
-    created again); a rejected row is retried only if its content changed; ``sending`` means a
-    request may have reached the API before a crash, so the code is looked up first.
+
+def plan(record: Record, entry: Entry | None) -> Plan:
+    """Decide from the journal whether *record* is sent, and whether it is looked up first.
+
+    - ``created``: never sent again; if the row was edited since, the results file reports it
+      (``changed-after-create``), nothing is created again.
+    - ``rejected``: sent again only if its content changed, and looked up first: the rejection
+      may have been "already taken" for a code that now matches the row.
+    - ``sending`` (a crash while a request was out) or an unsure ``failed``/``pending`` row:
+      looked up first, sent only if the API does not hold it.
+    - ``pending``, ``failed`` or unknown: sent.
     """
     if entry is None:
-        return Plan(send=True)
-    if entry.status == Status.CREATED:
-        return Plan(send=False)
-    if entry.status == Status.REJECTED:
-        return Plan(send=entry.fingerprint != record.fingerprint)
-    if entry.status == Status.SENDING:
-        return Plan(send=True, unsure=True)
-    return Plan(send=True, unsure=entry.unsure)
+        return SEND
+    status = entry.status
+    if status == Status.CREATED:
+        return SKIP
+    if status == Status.REJECTED:
+        return SKIP if entry.fingerprint == record.fingerprint else LOOK_UP_FIRST
+    if status == Status.SENDING or entry.unsure:
+        return LOOK_UP_FIRST
+    return SEND
 
 
 class Journal:
-    """An open, locked journal. Use :func:`open_journal`."""
+    """An open, locked journal. Use :func:`open_journal`.
+
+    :attr:`entries` maps every key the journal knows to its :class:`Entry`; it is kept equal to
+    what the database will hold once the buffered outcomes are flushed.
+    """
 
     def __init__(self, path: Path, connection: sqlite3.Connection, lock_fd: int | None) -> None:
         self.path = path
@@ -108,13 +164,7 @@ class Journal:
         self._lock_fd = lock_fd
         self._buffer: list[tuple[Any, ...]] = []
         self._last_flush = time.monotonic()
-        self.entries: dict[str, Entry] = {
-            key: Entry(*values[:-1], bool(values[-1]))
-            for key, *values in self._db.execute(
-                "SELECT key, row, code, fingerprint, status, api_id, nice_code, error,"
-                " http_status, attempts, unsure FROM rows"
-            )
-        }
+        self.entries: dict[str, Entry] = _load_entries(connection)
         self.run_id: int | None = None
 
     # -- runs ------------------------------------------------------------------------------
@@ -143,10 +193,21 @@ class Journal:
             )
         self.run_id = cursor.lastrowid
 
-    def finish_run(self, outcome: str, summary: dict[str, Any]) -> None:
-        """Record how the run ended."""
-        self.flush()
+    def note_plan(self, codes: int, to_send: int) -> None:
+        """Record how many codes the sheet holds and how many this run sets out to send.
+
+        ``status`` uses it to count the rows a killed run never reached, which the journal
+        otherwise knows nothing about.
+        """
         with self._db:
+            self._db.execute(
+                "UPDATE runs SET codes = ?, to_send = ? WHERE id = ?", (codes, to_send, self.run_id)
+            )
+
+    def finish_run(self, outcome: str, summary: dict[str, Any]) -> None:
+        """Commit the buffered outcomes and record how the run ended, in one commit."""
+        with self._db:
+            self._write_buffer()
             self._db.execute(
                 "UPDATE runs SET ended = ?, outcome = ?, summary = ? WHERE id = ?",
                 (time.time(), outcome, json.dumps(summary), self.run_id),
@@ -155,34 +216,46 @@ class Journal:
     # -- rows ------------------------------------------------------------------------------
     def generated_codes(self) -> dict[str, str]:
         """Codes already generated, by record key, so a rerun never generates a second one."""
-        return {k: e.code for k, e in self.entries.items() if k.startswith("gen:")}
+        # Keys sort by prefix: a range of the primary key holds exactly the generated rows.
+        return dict(
+            self._db.execute("SELECT key, code FROM rows WHERE key >= 'gen:' AND key < 'gen;'")
+        )
+
+    def known_codes(self) -> set[str]:
+        """Every code the journal holds, upper-cased: a new generated code must avoid them."""
+        return set(map(itemgetter(0), self._db.execute("SELECT upper(code) FROM rows")))
 
     def store_generated(self, records: Iterable[Record]) -> None:
-        """Write freshly generated codes as ``pending``, before anything is sent."""
-        self._upsert(records, Status.PENDING)
+        """Write freshly generated codes as ``pending`` in one commit, before anything is sent."""
+        with self._db:
+            self._upsert(records, Status.PENDING)
 
     def mark_sending(self, records: Sequence[Record]) -> None:
-        """Mark a batch ``sending`` in one commit, before any of it goes out."""
-        self.flush()
-        self._upsert(records, Status.SENDING)
+        """Mark a batch ``sending`` before any of it goes out.
+
+        One commit holds the batch and the outcomes buffered so far: one fsync per batch.
+        """
+        with self._db:
+            self._write_buffer()
+            self._upsert(records, Status.SENDING)
 
     def record(self, record: Record, outcome: Outcome) -> None:
         """Buffer an outcome; it is committed with its group (see :meth:`flush`)."""
-        status = Status.SENDING if outcome.status == Status.SENDING else outcome.status
         entry = Entry(
-            record.row,
-            record.code,
             record.fingerprint,
-            str(status),
+            str(outcome.status),
             outcome.api_id,
             outcome.nice_code,
             outcome.error,
             outcome.http_status,
             outcome.attempts,
-            outcome.unsure or status == Status.SENDING,
+            int(outcome.unsure or outcome.status == Status.SENDING),
+            record.row,
+            record.code,
         )
         self.entries[record.key] = entry
-        self._buffer.append((*entry[3:9], int(entry.unsure), time.time(), record.key))
+        # Only the outcome changes: the row, code and fingerprint were written when marked.
+        self._buffer.append((*entry[1:8], time.time(), record.key))
 
     def flush_if_due(self, interval: float, batch_size: int) -> None:
         """Commit buffered outcomes once there are `batch_size` of them or `interval` passed."""
@@ -194,44 +267,63 @@ class Journal:
         """Commit every buffered outcome in one transaction."""
         if self._buffer:
             with self._db:
-                self._db.executemany(
-                    "UPDATE rows SET status = ?, api_id = ?, nice_code = ?, error = ?,"
-                    " http_status = ?, attempts = ?, unsure = ?, updated = ? WHERE key = ?",
-                    self._buffer,
-                )
+                self._write_buffer()
+        self._last_flush = time.monotonic()
+
+    def _write_buffer(self) -> None:
+        """Write the buffered outcomes into the open transaction."""
+        if self._buffer:
+            self._db.executemany(
+                "UPDATE rows SET status = ?, api_id = ?, nice_code = ?, error = ?,"
+                " http_status = ?, attempts = ?, unsure = ?, updated = ? WHERE key = ?",
+                self._buffer,
+            )
             self._buffer.clear()
         self._last_flush = time.monotonic()
 
     def _upsert(self, records: Iterable[Record], status: Status) -> None:
+        """Set *records* to *status* (into the open transaction), keeping their last outcome.
+
+        A row that may already be on the API (``sending``, or unsure) stays unsure.
+        """
         now = time.time()
         params = []
+        sending = status == Status.SENDING
         for record in records:
             old = self.entries.get(record.key)
-            unsure = bool(old and (old.unsure or old.status == Status.SENDING))
-            unsure = unsure or status == Status.SENDING
-            self.entries[record.key] = Entry(
-                record.row,
-                record.code,
-                record.fingerprint,
-                str(status),
-                old.api_id if old else "",
-                "",
-                "",
-                None,
-                old.attempts if old else 0,
-                unsure,
-            )
+            unsure = int(sending or (old is not None and bool(old.unsure)))
+            if old is None:
+                new = Entry(
+                    record.fingerprint,
+                    str(status),
+                    "",
+                    "",
+                    "",
+                    None,
+                    0,
+                    unsure,
+                    record.row,
+                    record.code,
+                )
+            else:
+                new = old._replace(
+                    row=record.row,
+                    code=record.code,
+                    fingerprint=record.fingerprint,
+                    status=str(status),
+                    unsure=unsure,
+                )
+            self.entries[record.key] = new
             params.append(
-                (record.key, record.row, record.code, record.fingerprint, str(status), now)
+                (record.key, record.row, record.code, record.fingerprint, str(status), unsure, now)
             )
-        with self._db:
-            self._db.executemany(
-                "INSERT INTO rows (key, row, code, fingerprint, status, updated)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET row = excluded.row,"
-                " code = excluded.code, fingerprint = excluded.fingerprint,"
-                " status = excluded.status, updated = excluded.updated",
-                params,
-            )
+        self._db.executemany(
+            "INSERT INTO rows (key, row, code, fingerprint, status, unsure, updated)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET row = excluded.row,"
+            " code = excluded.code, fingerprint = excluded.fingerprint,"
+            " status = excluded.status, unsure = excluded.unsure, updated = excluded.updated",
+            params,
+        )
 
     def close(self) -> None:
         """Commit what is buffered, close the database and release the lock."""
@@ -240,8 +332,34 @@ class Journal:
             self._db.close()
         finally:
             if self._lock_fd is not None:
+                os.ftruncate(self._lock_fd, 0)  # no holder named any more
                 os.close(self._lock_fd)  # closing the descriptor releases the flock
                 self._lock_fd = None
+
+
+def _load_entries(db: sqlite3.Connection) -> dict[str, Entry]:
+    """Every row as ``{key: Entry}``, built without a Python-level step per row.
+
+    Every rerun opens the whole journal (a million rows for a million-row sheet), so the rows
+    become entries through C-level ``map``s, with the cyclic collector paused meanwhile: it
+    would otherwise walk the growing heap again and again while the entries (strings and
+    numbers only, so they can form no cycle) are made.
+    """
+    cursor = db.execute(f"SELECT key, {_ENTRY_COLUMNS} FROM rows")
+    make = functools.partial(tuple.__new__, Entry)
+    key, fields = itemgetter(0), itemgetter(slice(1, None))
+    not_loaded = itertools.repeat(_NOT_LOADED)
+    entries: dict[str, Entry] = {}
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        while chunk := cursor.fetchmany(_CHUNK):
+            values = map(operator.add, map(fields, chunk), not_loaded)
+            entries.update(zip(map(key, chunk), map(make, values), strict=True))
+    finally:
+        if paused:
+            gc.enable()
+    return entries
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
@@ -251,19 +369,26 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode = WAL")
         db.execute(f"PRAGMA synchronous = {synchronous}")
         db.executescript(SCHEMA)
+        have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+        for name, kind in _RUN_COLUMNS.items():
+            if name not in have:
+                db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
     except sqlite3.DatabaseError as exc:
         db.close()
         raise UsageError(f"{path}: not a zype-import journal ({exc})") from None
     return db
 
 
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
 def _lock(path: Path) -> int:
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(_lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
+        holder = _read_holder(fd)
         os.close(fd)
         raise JournalBusyError(
             f"{path}: another run holds this journal ({holder}); try again when it has finished"
@@ -272,6 +397,16 @@ def _lock(path: Path) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"pid {os.getpid()}, started {started}".encode(), 0)
     return fd
+
+
+def _read_holder(fd: int) -> str:
+    """What the holder wrote into the lock file; it may be a moment late in writing it."""
+    for _ in range(20):
+        text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+        if text:
+            return text
+        time.sleep(0.01)
+    return "holder unknown"
 
 
 def open_journal(path: str | Path, *, synchronous: str = "FULL") -> Journal:
@@ -302,3 +437,86 @@ def read_journal(path: str | Path) -> Iterator[sqlite3.Connection]:
         raise UsageError(f"{path}: not a zype-import journal ({exc})") from None
     finally:
         db.close()
+
+
+@dataclass(frozen=True)
+class LastRun:
+    """The newest run the journal recorded."""
+
+    source: str
+    pid: int
+    started: float
+    ended: float | None
+    outcome: str | None
+    #: Why it stopped part-way (from its summary), if it did.
+    stopped: str | None
+    #: Codes the sheet held and codes the run set out to send (None: it died before planning).
+    codes: int | None
+    to_send: int | None
+    #: Its pid still runs and still holds the lock: not finished because it is still going.
+    running: bool
+
+
+@dataclass(frozen=True)
+class JournalStatus:
+    """What ``zype-import status`` reports."""
+
+    #: Rows per state, every state listed.
+    counts: dict[str, int]
+    last_run: LastRun | None
+    #: Rows the last run set out to send but never reached (a kill or a stop came first).
+    unreached: int
+
+    @property
+    def left(self) -> int:
+        """Rows still to do: failed, pending, sending, and those the last run never reached."""
+        return sum(self.counts[s] for s in ("failed", "pending", "sending")) + self.unreached
+
+
+def journal_status(path: str | Path) -> JournalStatus:
+    """Read the journal at *path* (read-only, no lock) for ``status``."""
+    path = Path(path)
+    with read_journal(path) as db:
+        counts = {s.value: 0 for s in Status if s != Status.INVALID}
+        counts.update(db.execute("SELECT status, count(*) FROM rows GROUP BY status"))
+        have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+        planned = "codes, to_send" if "to_send" in have else "NULL, NULL"
+        row = db.execute(
+            f"SELECT source, pid, started, ended, outcome, summary, {planned}"
+            " FROM runs ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return JournalStatus(counts, None, 0)
+        source, pid, started, ended, outcome, summary, codes, to_send = row
+        unreached = 0
+        if to_send:
+            # Every row a run marks or records gets a newer `updated`; the rest it never reached.
+            (reached,) = db.execute(
+                "SELECT count(*) FROM rows WHERE updated >= ?", (started,)
+            ).fetchone()
+            unreached = max(to_send - reached, 0)
+    stopped = json.loads(summary).get("stopped") if summary else None
+    running = ended is None and _holds_lock(path, pid)
+    last = LastRun(source, pid, started, ended, outcome, stopped, codes, to_send, running)
+    return JournalStatus(counts, last, unreached)
+
+
+def _holds_lock(path: Path, pid: int) -> bool:
+    """Whether process *pid* is alive and the lock file names it as the holder.
+
+    Never tries the lock itself: even a shared probe would, for an instant, make a run that
+    starts at the same moment refuse to start.
+    """
+    try:
+        holder = _lock_path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    if not holder.startswith(f"pid {pid},"):
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except PermissionError:
+        return True  # it exists, under another user
+    except OSError:
+        return False
+    return True

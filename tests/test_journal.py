@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import subprocess
 import sys
@@ -11,7 +13,18 @@ from pathlib import Path
 import pytest
 
 from importer.errors import JournalBusyError, UsageError
-from importer.journal import Entry, Plan, open_journal, plan, read_journal
+from importer.journal import (
+    LOOK_UP_FIRST,
+    SCHEMA,
+    SEND,
+    SKIP,
+    Entry,
+    Plan,
+    journal_status,
+    open_journal,
+    plan,
+    read_journal,
+)
 from importer.models import Outcome, Record, Status
 
 VIDEO = "5a1b2c3d4e5f60718293a4b5"
@@ -22,7 +35,7 @@ def _record(code: str = "SPRING1", date: str = "2031-01-31", row: int = 2) -> Re
 
 
 def _entry(status: Status, fingerprint: str, unsure: bool = False) -> Entry:
-    return Entry(2, "SPRING1", fingerprint, status.value, "", "", "", None, 0, unsure)
+    return Entry(fingerprint, status.value, "", "", "", None, 0, int(unsure))
 
 
 SAME = _record().fingerprint
@@ -32,15 +45,21 @@ EDITED = _record(date="2032-01-01").fingerprint
 @pytest.mark.parametrize(
     ("entry", "expected"),
     [
-        (None, Plan(send=True)),
-        (_entry(Status.CREATED, SAME), Plan(send=False)),
-        (_entry(Status.CREATED, EDITED), Plan(send=False)),
-        (_entry(Status.REJECTED, SAME), Plan(send=False)),
-        (_entry(Status.REJECTED, EDITED), Plan(send=True)),
-        (_entry(Status.SENDING, SAME), Plan(send=True, unsure=True)),
-        (_entry(Status.PENDING, SAME), Plan(send=True)),
-        (_entry(Status.FAILED, SAME), Plan(send=True)),
-        (_entry(Status.FAILED, SAME, unsure=True), Plan(send=True, unsure=True)),
+        (None, SEND),
+        # created: never again, even when edited (the results file reports the edit)
+        (_entry(Status.CREATED, SAME), SKIP),
+        (_entry(Status.CREATED, EDITED), SKIP),
+        # rejected: only once its content changed, and then looked up first
+        (_entry(Status.REJECTED, SAME), SKIP),
+        (_entry(Status.REJECTED, EDITED), LOOK_UP_FIRST),
+        # a crash while it was out, or an answer that never came: look it up first
+        (_entry(Status.SENDING, SAME), LOOK_UP_FIRST),
+        (_entry(Status.SENDING, EDITED), LOOK_UP_FIRST),
+        (_entry(Status.PENDING, SAME), SEND),
+        (_entry(Status.PENDING, SAME, unsure=True), LOOK_UP_FIRST),
+        (_entry(Status.FAILED, SAME), SEND),
+        (_entry(Status.FAILED, EDITED), SEND),
+        (_entry(Status.FAILED, SAME, unsure=True), LOOK_UP_FIRST),
     ],
 )
 def test_plan_table(entry: Entry | None, expected: Plan) -> None:
@@ -62,7 +81,7 @@ def test_states_survive_reopening(tmp_path: Path) -> None:
         assert entries["code:A1"].status == "created"
         assert entries["code:A1"].api_id == "a" * 24
         assert entries["code:B2"].status == "failed"
-        assert entries["code:B2"].unsure is True
+        assert entries["code:B2"].unsure
         assert entries["code:C3"].status == "sending"
         assert plan(third, entries["code:C3"]) == Plan(send=True, unsure=True)
     finally:
@@ -171,3 +190,188 @@ def test_not_a_journal_is_a_usage_error(tmp_path: Path) -> None:
         read_journal(tmp_path / "missing.journal"),
     ):
         pass
+
+
+def _pragma(path: Path, name: str) -> object:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return db.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+@pytest.mark.parametrize(("setting", "level"), [("FULL", 2), ("NORMAL", 1)])
+def test_wal_with_the_configured_synchronous(tmp_path: Path, setting: str, level: int) -> None:
+    path = tmp_path / "j.journal"
+    journal = open_journal(path, synchronous=setting)
+    try:
+        assert journal._db.execute("PRAGMA synchronous").fetchone() == (level,)
+        assert _pragma(path, "journal_mode") == "wal"
+    finally:
+        journal.close()
+
+
+def test_a_batch_is_marked_in_one_commit_with_the_outcomes_before_it(tmp_path: Path) -> None:
+    path = tmp_path / "j.journal"
+    journal = open_journal(path)
+    first = [_record(f"A{n}", row=n) for n in range(2, 7)]
+    second = [_record(f"B{n}", row=n) for n in range(7, 12)]
+    journal.mark_sending(first)
+    for record in first:
+        journal.record(record, Outcome(Status.CREATED, api_id="c" * 24, attempts=1))
+    statements: list[str] = []
+    journal._db.set_trace_callback(statements.append)
+    journal.mark_sending(second)
+    journal._db.set_trace_callback(None)
+    assert sum(s.strip().upper() == "COMMIT" for s in statements) == 1
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        states = dict(db.execute("SELECT code, status FROM rows"))
+    assert states == {**dict.fromkeys((r.code for r in first), "created")} | dict.fromkeys(
+        (r.code for r in second), "sending"
+    )
+    journal.close()
+
+
+def test_kill_9_keeps_generated_codes_and_sending_marks(tmp_path: Path) -> None:
+    """What a killed run leaves: its generated codes, and `sending` for the whole batch,
+    including the row whose `created` outcome was still in the buffer."""
+    path = tmp_path / "j.journal"
+    script = f"""
+import os, signal
+from importer.journal import open_journal
+from importer.models import Outcome, Record, Status
+gen = Record(2, "gen:0123456789abcdef:0:0", "KQ7MZ3", "2031-01-31", "video", {VIDEO!r}, True)
+own = Record(3, "code:OWN1", "OWN1", "2031-01-31", "video", {VIDEO!r})
+journal = open_journal({str(path)!r})
+journal.start_run("run", "sheet.csv")
+journal.store_generated([gen])
+journal.mark_sending([gen, own])
+journal.record(gen, Outcome(Status.CREATED, api_id="d" * 24, attempts=1))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    done = subprocess.run([sys.executable, "-c", script], check=False, timeout=30)
+    assert done.returncode == -9
+    journal = open_journal(path)  # the lock died with the process
+    try:
+        assert journal.generated_codes() == {"gen:0123456789abcdef:0:0": "KQ7MZ3"}
+        assert {k: e.status for k, e in journal.entries.items()} == {
+            "gen:0123456789abcdef:0:0": "sending",
+            "code:OWN1": "sending",
+        }
+        assert all(plan(_record(), e) == LOOK_UP_FIRST for e in journal.entries.values())
+    finally:
+        journal.close()
+    status = journal_status(path)
+    assert status.last_run is not None
+    assert (status.last_run.ended, status.last_run.running) == (None, False)
+
+
+def test_loaded_entries_hold_what_was_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "j.journal"
+    journal = open_journal(path)
+    records = [_record("A1"), _record("B2", row=3), _record("C3", row=4)]
+    journal.mark_sending(records)
+    journal.record(records[0], Outcome(Status.CREATED, "e" * 24, "A1-X", "", 201, 2))
+    journal.record(records[1], Outcome(Status.REJECTED, error="Video not found", http_status=422))
+    journal.record(records[2], Outcome(Status.PENDING, unsure=True))
+    written = dict(journal.entries)
+    journal.close()
+    journal = open_journal(path)
+    try:
+        # Loaded entries leave row and code out (see Entry); everything else round-trips.
+        assert journal.entries == {k: e._replace(row=0, code="") for k, e in written.items()}
+        assert journal.entries["code:A1"][:8] == (SAME, "created", "e" * 24, "A1-X", "", 201, 2, 0)
+        assert journal.known_codes() == {"A1", "B2", "C3"}
+    finally:
+        journal.close()
+
+
+def test_marking_keeps_a_row_unsure_until_an_answer_settles_it(tmp_path: Path) -> None:
+    path = tmp_path / "j.journal"
+    journal = open_journal(path)
+    record = _record()
+    journal.mark_sending([record])
+    journal.record(record, Outcome(Status.FAILED, error="timeout", attempts=6, unsure=True))
+    journal.mark_sending([record])  # the next run sends it again ...
+    journal.record(record, Outcome(Status.PENDING, unsure=True))  # ... but is stopped first
+    journal.close()
+    with read_journal(path) as db:
+        assert db.execute("SELECT status, unsure FROM rows").fetchall() == [("pending", 1)]
+    journal = open_journal(path)
+    assert plan(record, journal.entries[record.key]) == LOOK_UP_FIRST
+    journal.close()
+
+
+def test_status_of_a_run_in_progress_stopped_and_finished(tmp_path: Path) -> None:
+    path = tmp_path / "j.journal"
+    journal = open_journal(path)
+    journal.start_run("run", "promo.csv")
+    journal.note_plan(codes=12, to_send=10)
+    batch = [_record(f"A{n}", row=n) for n in range(2, 6)]
+    journal.mark_sending(batch)
+    journal.record(batch[0], Outcome(Status.CREATED, api_id="f" * 24))
+    journal.record(batch[1], Outcome(Status.FAILED, error="HTTP 503"))
+    journal.flush()
+    status = journal_status(path)
+    assert status.counts == {
+        "created": 1,
+        "rejected": 0,
+        "failed": 1,
+        "pending": 0,
+        "sending": 2,
+    }
+    assert status.unreached == 6  # 10 to send, 4 reached
+    assert status.left == 1 + 2 + 6
+    assert status.last_run is not None
+    assert (status.last_run.source, status.last_run.running) == ("promo.csv", True)
+    assert (status.last_run.codes, status.last_run.to_send) == (12, 10)
+
+    journal.record(batch[2], Outcome(Status.PENDING))
+    journal.record(batch[3], Outcome(Status.PENDING))
+    journal.finish_run("stopped", {"stopped": "interrupted by Terminated"})
+    journal.close()
+    status = journal_status(path)
+    assert status.last_run is not None
+    assert status.last_run.outcome == "stopped"
+    assert status.last_run.stopped == "interrupted by Terminated"
+    assert status.last_run.running is False
+    assert status.left == 1 + 2 + 6
+
+    journal = open_journal(path)
+    journal.start_run("run", "promo.csv")
+    journal.note_plan(codes=12, to_send=0)
+    journal.finish_run("finished", {"stopped": None})
+    journal.close()
+    status = journal_status(path)
+    assert status.last_run is not None
+    assert (status.last_run.outcome, status.last_run.stopped) == ("finished", None)
+    assert status.unreached == 0
+
+
+def test_a_journal_from_before_run_planning_still_opens(tmp_path: Path) -> None:
+    path = tmp_path / "old.journal"
+    first_schema = SCHEMA.replace(
+        "summary TEXT,\n    codes INTEGER,\n    to_send INTEGER", "summary TEXT"
+    )
+    assert "to_send" not in first_schema
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript(first_schema)
+        db.execute("INSERT INTO runs (pid, command, source, started) VALUES (1, 'run', 'a', 0)")
+        db.commit()
+    status = journal_status(path)  # read-only: read as it is
+    assert status.last_run is not None
+    assert (status.last_run.to_send, status.unreached) == (None, 0)
+    journal = open_journal(path)
+    journal.start_run("run", "b.csv")
+    journal.note_plan(codes=1, to_send=1)
+    journal.close()
+    assert journal_status(path).unreached == 1
+
+
+def test_busy_message_names_pid_and_start_time(tmp_path: Path) -> None:
+    path = tmp_path / "j.journal"
+    journal = open_journal(path)
+    try:
+        pattern = rf"another run holds this journal \(pid {os.getpid()}, started \d{{4}}-\d\d-\d\d "
+        with pytest.raises(JournalBusyError, match=pattern):
+            open_journal(path)
+    finally:
+        journal.close()
+    assert path.with_name(path.name + ".lock").read_text() == ""  # released: nobody named
