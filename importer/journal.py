@@ -40,7 +40,6 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -223,7 +222,7 @@ class Journal:
 
     def known_codes(self) -> set[str]:
         """Every code the journal holds, upper-cased: a new generated code must avoid them."""
-        return set(map(itemgetter(0), self._db.execute("SELECT upper(code) FROM rows")))
+        return set(map(operator.itemgetter(0), self._db.execute("SELECT upper(code) FROM rows")))
 
     def store_generated(self, records: Iterable[Record]) -> None:
         """Write freshly generated codes as ``pending`` in one commit, before anything is sent."""
@@ -347,7 +346,7 @@ def _load_entries(db: sqlite3.Connection) -> dict[str, Entry]:
     """
     cursor = db.execute(f"SELECT key, {_ENTRY_COLUMNS} FROM rows")
     make = functools.partial(tuple.__new__, Entry)
-    key, fields = itemgetter(0), itemgetter(slice(1, None))
+    key, fields = operator.itemgetter(0), operator.itemgetter(slice(1, None))
     not_loaded = itertools.repeat(_NOT_LOADED)
     entries: dict[str, Entry] = {}
     paused = gc.isenabled()
