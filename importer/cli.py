@@ -7,7 +7,6 @@ traceback. The API key comes only from the environment and is scrubbed from ever
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 from importer import __version__
 from importer.config import Settings, load_settings
 from importer.errors import ConfigError, ImporterError, UsageError, redact
-from importer.journal import read_journal
+from importer.journal import journal_status
 from importer.sandbox import Faults, serve
 
 log = logging.getLogger("importer")
@@ -211,31 +210,31 @@ def _status(args: argparse.Namespace) -> int:
         journal = Paths.for_input(args.input or "input.csv", args.results).journal
     else:
         raise UsageError("status needs the spreadsheet, --results or --journal")
-    with read_journal(journal) as db:
-        counts = dict(db.execute("SELECT status, count(*) FROM rows GROUP BY status").fetchall())
-        last = db.execute(
-            "SELECT started, ended, outcome, summary, source FROM runs ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-    total = sum(counts.values())
+    status = journal_status(journal)
     print(f"journal: {journal}")
-    print(f"rows: {total}")
-    for name in ("created", "rejected", "failed", "pending", "sending"):
-        print(f"  {name}: {counts.get(name, 0)}")
-    left = sum(counts.get(s, 0) for s in ("failed", "pending", "sending"))
-    print(f"left to do: {left}")
+    print(f"rows: {sum(status.counts.values())}")
+    for name, count in status.counts.items():
+        print(f"  {name}: {count}")
+    if status.unreached:
+        print(f"  not reached by the last run: {status.unreached}")
+    print(f"left to do: {status.left}")
+    last = status.last_run
     if last is None:
         print("last run: none")
+        return 0
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last.started))
+    if last.running:
+        print(f"last run: {last.source}, started {when}, still running (pid {last.pid})")
+    elif last.ended is None:
+        print(
+            f"last run: {last.source}, started {when}, did not finish (killed or crashed);"
+            " run the same command again to finish the job"
+        )
     else:
-        started, ended, outcome, summary, source = last
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))
-        if ended is None:
-            print(f"last run: {source}, started {when}, did not finish (still running or killed)")
-        else:
-            took = ended - started
-            print(f"last run: {source}, started {when}, {outcome} after {took:.1f} s")
-            stopped = json.loads(summary or "{}").get("stopped")
-            if stopped:
-                print(f"  stopped because: {stopped}")
+        took = last.ended - last.started
+        print(f"last run: {last.source}, started {when}, {last.outcome} after {took:.1f} s")
+        if last.stopped:
+            print(f"  stopped because: {last.stopped}")
     return 0
 
 

@@ -144,6 +144,7 @@ def run_file(
         journal.start_run("run", str(paths.input))
         records = _with_codes(checked.records, journal, settings)
         work = _work(records, journal)
+        journal.note_plan(len(records), len(work))
         log.info(
             "%d rows: %d valid codes, %d invalid rows, %d to send",
             checked.rows,
@@ -200,8 +201,12 @@ def _work(records: list[Record], journal: Journal) -> list[Work]:
     anything new goes out; then the rest in input order."""
     unsure: list[Work] = []
     fresh: list[Work] = []
+    entry = journal.entries.get
     for record in records:
-        decision = plan(record, journal.entries.get(record.key))
+        found = entry(record.key)
+        if found is not None and found.status == Status.CREATED:
+            continue  # what plan() decides for it, without the call: most rows of a rerun
+        decision = plan(record, found)
         if decision.send:
             (unsure if decision.unsure else fresh).append(Work(record, decision.unsure))
     return unsure + fresh
@@ -209,11 +214,16 @@ def _work(records: list[Record], journal: Journal) -> list[Work]:
 
 def _with_codes(records: list[Record], journal: Journal, settings: Settings) -> list[Record]:
     """Give generated rows their code: the journal's if it has one, else a new one, stored."""
-    if not any(r.generated and not r.code for r in records):
+    blank = [r.key for r in records if r.generated and not r.code]
+    if not blank:
         return records
-    taken = {r.code.upper() for r in records if r.code}
-    taken.update(e.code.upper() for e in journal.entries.values())
-    records, new = assign_codes(records, journal.generated_codes(), settings.codes, taken)
+    known = journal.generated_codes()
+    taken: set[str] = set()
+    if not known.keys() >= set(blank):
+        # A new code must differ from every code of the sheet and of the journal.
+        taken = {r.code.upper() for r in records if r.code}
+        taken |= journal.known_codes()
+    records, new = assign_codes(records, known, settings.codes, taken)
     if new:
         journal.store_generated([r for r in records if r.key in new])
     return records
