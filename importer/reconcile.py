@@ -39,6 +39,9 @@ COLUMNS = (
 #: Statuses in the order the summary lists them.
 STATUSES = (Status.CREATED, Status.INVALID, Status.REJECTED, Status.FAILED, Status.PENDING)
 
+#: A journal status as the results file shows it: a row still `sending` is not finished.
+_SHOWN = {s.value: Status.PENDING if s is Status.SENDING else s for s in Status}
+
 #: Excel runs a cell starting with one of these as a formula, quoted or not.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
@@ -62,22 +65,10 @@ def record_line(record: Record, entry: Entry | None) -> ResultLine:
             record.entitlement_id,
             record.expiration_date,
         )
-    status = Status.PENDING if entry.status == Status.SENDING else Status(entry.status)
+    status = _SHOWN[entry.status]
     error, issue = entry.error, ""
-    if status == Status.CREATED and entry.fingerprint != record.fingerprint:
-        old_date, old_kind, old_id = entry.fingerprint.split("|")
-        issue = "changed-after-create"
-        if (old_kind, old_id) != (record.kind, record.entitlement_id):
-            status = Status.REJECTED
-            error = (
-                f"this code was already created for {old_kind} {old_id}; the row now names "
-                f"{record.kind} {record.entitlement_id}, which was not applied"
-            )
-        else:
-            error = (
-                f"created with expiration {old_date}; the new date {record.expiration_date} "
-                "was not applied"
-            )
+    if status is Status.CREATED and entry.fingerprint != record.fingerprint:
+        status, error, issue = _changed_after_create(record, entry.fingerprint)
     return ResultLine(
         record.row,
         status,
@@ -92,6 +83,21 @@ def record_line(record: Record, entry: Entry | None) -> ResultLine:
         entry.attempts,
         entry.http_status,
     )
+
+
+def _changed_after_create(record: Record, created: str) -> tuple[Status, str, str]:
+    """A created code whose row was edited since: reported, never created again."""
+    old_date, old_kind, old_id = created.split("|")
+    if (old_kind, old_id) != (record.kind, record.entitlement_id):
+        error = (
+            f"this code was already created for {old_kind} {old_id}; the row now names "
+            f"{record.kind} {record.entitlement_id}, which was not applied"
+        )
+        return Status.REJECTED, error, "changed-after-create"
+    error = (
+        f"created with expiration {old_date}; the new date {record.expiration_date} was not applied"
+    )
+    return Status.CREATED, error, "changed-after-create"
 
 
 def issue_line(issue: RowIssue) -> ResultLine:
