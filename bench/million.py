@@ -36,7 +36,12 @@ def build_journal(data: Path, journal: Path, target: str) -> float:
         db.bind_target(target)
         db.mark_sending(checked.records)
         for n, record in enumerate(checked.records):
-            db.record(record, Outcome(Status.CREATED, api_id=f"{n:024x}", http_status=201))
+            # What the API answers: its own id, and the code in groups of four.
+            nice = "-".join(record.code[i : i + 4] for i in range(0, len(record.code), 4))
+            outcome = Outcome(
+                Status.CREATED, api_id=f"{n:024x}", nice_code=nice, http_status=201, attempts=1
+            )
+            db.record(record, outcome)
         db.flush()
     finally:
         db.close()
