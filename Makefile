@@ -32,8 +32,8 @@ format: $(STAMP)
 	$(BIN)/ruff format importer tests bench
 	$(BIN)/ruff check --fix importer tests bench
 
-bench: $(STAMP)
-	$(BIN)/python -m bench
+bench: $(STAMP)  ## every benchmark (about 5 minutes); one of them: make bench BENCH=throughput
+	$(BIN)/python -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache
