@@ -44,7 +44,7 @@ def run(workdir: Path, repeat: int) -> list[Row]:
     figure = (
         f"importer {best:.0f} codes/s = {best / ceiling:.0%} of {ceiling:.0f} (by its summary;"
         f" {max(walls):.0f}/s whole process); bare loop {max(bare):.0f}/s ="
-        f" {max(bare) / ceiling:.0%}"
+        f" {max(bare) / ceiling:.0%}; importer/bare {best / max(bare):.2f}x"
     )
     goal = f">= {GOAL * ceiling:.0f}/s ({GOAL:.0%})"
     details = {"importer": ours, "importer_wall": walls, "bare": bare}
