@@ -228,20 +228,13 @@ class Submitter:
         when the whole run must stop (key refused, API unavailable, redirect).
         """
         state = _Attempts(unsure=unsure, doubted=unsure)
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(TransientApiError),
-            stop=lambda _: self._exhausted(state),
-            wait=lambda retry_state: self._wait(state, retry_state),
-            sleep=self._pause,
-            reraise=True,
-        )
         try:
-            async for attempt in retrying:
-                if attempt.retry_state.attempt_number > 1:
-                    self.tally.retries += 1
-                with attempt:
-                    outcome = await self._attempt(record, state)
-                    return dataclasses.replace(outcome, attempts=state.posts)
+            try:
+                # Most records take one request: the retry machinery only starts on a failure.
+                outcome = await self._attempt(record, state)
+            except TransientApiError as exc:
+                outcome = await self._retry(record, state, exc)
+            return dataclasses.replace(outcome, attempts=state.posts)
         except RejectedError as exc:
             return Outcome(
                 Status.REJECTED,
@@ -260,6 +253,23 @@ class Submitter:
         except Interrupted:
             status = Status.SENDING if state.unsure else Status.PENDING
             return Outcome(status, error="interrupted", attempts=state.posts, unsure=state.unsure)
+
+    async def _retry(self, record: Record, state: _Attempts, error: TransientApiError) -> Outcome:
+        """Try again after a first try failed with *error*, waiting before each try."""
+        if self._exhausted(state):
+            raise error
+        await self._pause(self._delay(state, error))
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TransientApiError),
+            stop=lambda _: self._exhausted(state),
+            wait=lambda retry_state: self._wait(state, retry_state),
+            sleep=self._pause,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            self.tally.retries += 1
+            with attempt:
+                return await self._attempt(record, state)
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _exhausted(self, state: _Attempts) -> bool:
@@ -267,6 +277,9 @@ class Submitter:
 
     def _wait(self, state: _Attempts, retry_state: RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
+        return self._delay(state, exc)
+
+    def _delay(self, state: _Attempts, exc: BaseException | None) -> float:
         if isinstance(exc, RateLimitedError):
             return 0.0  # the limiter already pauses every worker until Retry-After
         ceiling = backoff_ceiling(
@@ -325,7 +338,10 @@ class Submitter:
 
     async def _request(self, state: _Attempts, call: Callable[[], Awaitable[Answer]]) -> Answer:
         """Make one request in its rate-limit slot."""
-        await self._unless_stopping(self._limiter.acquire)
+        if self.stopping.is_set():
+            raise Interrupted("stopping")
+        if not self._limiter.try_acquire():
+            await self._unless_stopping(self._limiter.acquire)
         self.tally.requests += 1
         state.retry_after = None
         answer = await call()

@@ -82,13 +82,18 @@ async def drive(
     tasks: int = 50,
     latency: float = 0.02,
     also: Callable[[], Awaitable[None]] | None = None,
+    fast: bool = False,
 ) -> list[float]:
-    """`tasks` workers acquire until `total` grants, each holding its grant `latency` s."""
+    """`tasks` workers acquire until `total` grants, each holding its grant `latency` s.
+
+    `fast`: each tries :meth:`~PacedLimiter.try_acquire` first, as the submitter does.
+    """
     grants: list[float] = []
 
     async def worker() -> None:
         while len(grants) < total:
-            await limiter.acquire()
+            if not (fast and limiter.try_acquire()):
+                await limiter.acquire()
             if len(grants) >= total:
                 return
             grants.append(vt.now)
@@ -137,12 +142,13 @@ def test_pacing_refuses_an_impossible_limit(limit: float) -> None:
 # --- the promise: never more than `limit` in any second, from the first --------------------------
 
 
+@pytest.mark.parametrize("fast", [False, True], ids=["acquire", "try_acquire first"])
 @pytest.mark.parametrize("limit", [5, 10, 100, 1000])
-async def test_no_one_second_window_holds_more_than_the_limit(limit: int) -> None:
+async def test_no_one_second_window_holds_more_than_the_limit(limit: int, fast: bool) -> None:
     vt = VirtualTime()
     limiter = PacedLimiter(limit, clock=vt.clock, sleep=vt.sleep)
     total = max(3 * limit, 30)
-    grants = await drive(limiter, vt, total, tasks=min(limit, 60))
+    grants = await drive(limiter, vt, total, tasks=min(limit, 60), fast=fast)
 
     assert len(grants) == total
     assert grants[0] == 0.0
@@ -153,6 +159,37 @@ async def test_no_one_second_window_holds_more_than_the_limit(limit: int) -> Non
     achieved = (len(grants) - burst) / (grants[-1] - grants[0])
     assert achieved >= pace * 0.999
     assert achieved >= limit - burst - 0.01 * limit
+
+
+async def test_try_acquire_grants_when_a_slot_is_due_and_never_waits() -> None:
+    vt = VirtualTime()
+    limiter = PacedLimiter(100, clock=vt.clock, sleep=vt.sleep)
+    assert [limiter.try_acquire() for _ in range(3)] == [True, True, False]  # the burst of 2
+    vt.now += 1 / limiter.pace
+    assert limiter.try_acquire()
+    assert not limiter.try_acquire()
+
+
+async def test_try_acquire_never_jumps_the_queue() -> None:
+    vt = VirtualTime()
+    limiter = PacedLimiter(100, clock=vt.clock, sleep=vt.sleep)
+    assert [limiter.try_acquire(), limiter.try_acquire()] == [True, True]
+    queued = asyncio.ensure_future(limiter.acquire())
+    await asyncio.sleep(0)  # it takes its turn and sleeps until its slot
+    vt.now += 10.0  # long past that slot, but the queued caller has not run yet
+    assert not limiter.try_acquire()
+    queued.cancel()
+    await asyncio.gather(queued, return_exceptions=True)
+    assert limiter.try_acquire()  # nobody queued any more
+
+
+async def test_try_acquire_refuses_during_a_429_pause() -> None:
+    vt = VirtualTime()
+    limiter = PacedLimiter(100, clock=vt.clock, sleep=vt.sleep)
+    limiter.throttled(2.0)
+    assert not limiter.try_acquire()
+    vt.now += 2.0
+    assert limiter.try_acquire()
 
 
 async def test_an_idle_limiter_grants_at_most_the_burst_at_once() -> None:
