@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.harness import Row, bare_loop, clean, importer, read_payloads, sandbox, write_csv
+from bench.harness import (
+    Row,
+    bare_loop,
+    import_unlimited,
+    read_payloads,
+    sandbox,
+    write_csv,
+)
 
 NAME = "latency"
 ROWS = 6_400
@@ -23,21 +30,7 @@ def run(workdir: Path, repeat: int) -> list[Row]:
     for _ in range(repeat):
         with sandbox(f"latency={LATENCY}") as url:
             bare.append(ROWS / bare_loop(url, payloads, CONCURRENCY).wall)
-        clean(workdir, data.stem)
-        with sandbox(f"latency={LATENCY}") as url:
-            result = importer(
-                "run",
-                data,
-                workdir,
-                "--api-url",
-                url,
-                "--rate",
-                "1000000",
-                "--concurrency",
-                str(CONCURRENCY),
-            ).check()
-        if result.created != ROWS:
-            raise RuntimeError(f"importer: {result.summary}")
+        result = import_unlimited(data, workdir, ROWS, CONCURRENCY, f"latency={LATENCY}")
         ours.append(float(result.summary["rate"]))
         walls.append(ROWS / result.wall)
     best = max(ours)

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import requests
 
-from bench.harness import KEY, Row, clean, importer, read_payloads, sandbox, write_csv
+from bench.harness import (
+    KEY,
+    Row,
+    import_unlimited,
+    read_payloads,
+    sandbox,
+    write_csv,
+)
 
 NAME = "naive"
 ROWS = 200
@@ -39,21 +46,7 @@ def run(workdir: Path, repeat: int) -> list[Row]:
     for _ in range(repeat):
         with sandbox(f"latency={LATENCY}") as url:
             loop.append(sequential(url, payloads))
-        clean(workdir, data.stem)
-        with sandbox(f"latency={LATENCY}") as url:
-            result = importer(
-                "run",
-                data,
-                workdir,
-                "--api-url",
-                url,
-                "--rate",
-                "1000000",
-                "--concurrency",
-                str(CONCURRENCY),
-            ).check()
-        if result.created != ROWS:
-            raise RuntimeError(f"importer: {result.summary}")
+        result = import_unlimited(data, workdir, ROWS, CONCURRENCY, f"latency={LATENCY}")
         ours.append(ROWS / result.wall)
     ratio = max(ours) / max(loop)
     figure = (

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.harness import Row, bare_loop, clean, importer, read_payloads, sandbox, write_csv
+from bench.harness import (
+    Row,
+    bare_loop,
+    import_unlimited,
+    read_payloads,
+    sandbox,
+    write_csv,
+)
 
 NAME = "throughput"
 ROWS = 20_000
@@ -30,20 +37,8 @@ def run(workdir: Path, repeat: int) -> list[Row]:
             done = bare_loop(url, payloads, CONCURRENCY)
         bare.append(ROWS / done.wall)
         bare_cpu.append(done.cpu / ROWS * 1e6)
-        clean(workdir, data.stem)
-        with sandbox() as url:
-            result = importer(
-                "run",
-                data,
-                workdir,
-                "--api-url",
-                url,
-                "--rate",
-                "1000000",
-                "--concurrency",
-                str(CONCURRENCY),
-            ).check()
-        if result.created != ROWS or result.summary.get("requests") != ROWS:
+        result = import_unlimited(data, workdir, ROWS, CONCURRENCY)
+        if result.summary.get("requests") != ROWS:
             raise RuntimeError(f"importer: {result.summary}")
         ours.append(ROWS / result.wall)
         ours_cpu.append(result.cpu / ROWS * 1e6)
