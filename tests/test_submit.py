@@ -661,6 +661,37 @@ class Recorder:
         self.outcomes[work.record.code] = outcome
         self.order.append(work.record.code)
 
+    async def pool(
+        self,
+        work: Sequence[Work],
+        sub: Submitter,
+        *,
+        concurrency: int,
+        batch_size: int = 10,
+        drain_timeout: float = 1.0,
+        stop_after: float | None = None,
+    ) -> None:
+        """Run the pool into this recorder; with `stop_after`, stop it that many seconds in."""
+
+        async def stop_soon() -> None:
+            if stop_after is not None:
+                await asyncio.sleep(stop_after)
+                sub.stopping.set()
+
+        stopper = asyncio.create_task(stop_soon())
+        try:
+            await run_pool(
+                work,
+                sub,
+                concurrency=concurrency,
+                batch_size=batch_size,
+                before_batch=self.before_batch,
+                on_outcome=self.on_outcome,
+                drain_timeout=drain_timeout,
+            )
+        finally:
+            await stopper
+
 
 def works(n: int) -> list[Work]:
     return [Work(record(f"C{i:03d}")) for i in range(n)]
@@ -697,15 +728,7 @@ async def test_the_pool_sends_everything_once_announcing_batches_first() -> None
     sender = CodeSender()
     rec = Recorder()
     sub = submitter(sender)
-    await run_pool(
-        works(25),
-        sub,
-        concurrency=4,
-        batch_size=10,
-        before_batch=rec.before_batch,
-        on_outcome=rec.on_outcome,
-        drain_timeout=1.0,
-    )
+    await rec.pool(works(25), sub, concurrency=4, batch_size=10, drain_timeout=1.0)
     assert [len(b) for b in rec.batches] == [10, 10, 5]
     assert sorted(sender.sent) == [f"C{i:03d}" for i in range(25)]
     assert all(o.status == Status.CREATED for o in rec.outcomes.values())
@@ -716,15 +739,7 @@ async def test_the_pool_keeps_at_most_concurrency_in_flight() -> None:
     sender = CodeSender(delay=0.002)
     rec = Recorder()
     sub = Submitter(sender, PacedLimiter(100_000), CONFIG)
-    await run_pool(
-        works(40),
-        sub,
-        concurrency=5,
-        batch_size=500,
-        before_batch=rec.before_batch,
-        on_outcome=rec.on_outcome,
-        drain_timeout=1.0,
-    )
+    await rec.pool(works(40), sub, concurrency=5, batch_size=500, drain_timeout=1.0)
     assert sender.most_in_flight == 5
     assert len(rec.outcomes) == 40
 
@@ -734,15 +749,7 @@ async def test_a_refused_key_stops_the_pool_and_reports_every_row() -> None:
     rec = Recorder()
     sub = submitter(sender)
     with pytest.raises(AuthError):
-        await run_pool(
-            works(30),
-            sub,
-            concurrency=4,
-            batch_size=10,
-            before_batch=rec.before_batch,
-            on_outcome=rec.on_outcome,
-            drain_timeout=1.0,
-        )
+        await rec.pool(works(30), sub, concurrency=4, batch_size=10, drain_timeout=1.0)
     assert sender.posts <= 4
     assert len(rec.outcomes) == sum(len(b) for b in rec.batches)
     statuses = [o.status for o in rec.outcomes.values()]
@@ -755,22 +762,8 @@ async def test_a_stop_lets_requests_in_flight_finish_and_leaves_the_rest_pending
     rec = Recorder()
     sub = Submitter(sender, PacedLimiter(100_000), CONFIG)
 
-    async def stop_soon() -> None:
-        await asyncio.sleep(0.01)
-        sub.stopping.set()
-
-    stopper = asyncio.create_task(stop_soon())
     started = asyncio.get_running_loop().time()
-    await run_pool(
-        works(20),
-        sub,
-        concurrency=3,
-        batch_size=10,
-        before_batch=rec.before_batch,
-        on_outcome=rec.on_outcome,
-        drain_timeout=5.0,
-    )
-    await stopper
+    await rec.pool(works(20), sub, concurrency=3, batch_size=10, drain_timeout=5.0, stop_after=0.01)
     assert asyncio.get_running_loop().time() - started < 0.5
     statuses = [o.status for o in rec.outcomes.values()]
     assert statuses.count(Status.CREATED) == sender.posts == 3
@@ -783,21 +776,7 @@ async def test_requests_past_the_drain_timeout_are_reported_sending() -> None:
     rec = Recorder()
     sub = Submitter(sender, PacedLimiter(100_000), CONFIG)
 
-    async def stop_soon() -> None:
-        await asyncio.sleep(0.01)
-        sub.stopping.set()
-
-    stopper = asyncio.create_task(stop_soon())
-    await run_pool(
-        works(5),
-        sub,
-        concurrency=2,
-        batch_size=10,
-        before_batch=rec.before_batch,
-        on_outcome=rec.on_outcome,
-        drain_timeout=0.05,
-    )
-    await stopper
+    await rec.pool(works(5), sub, concurrency=2, batch_size=10, drain_timeout=0.05, stop_after=0.01)
     statuses = sorted(o.status for o in rec.outcomes.values())
     assert statuses == sorted([Status.SENDING] * 2 + [Status.PENDING] * 3)
     assert all(o.unsure for o in rec.outcomes.values() if o.status == Status.SENDING)
@@ -808,21 +787,14 @@ async def test_rows_never_started_stay_unsure_if_they_were() -> None:
     rec = Recorder()
     sub = Submitter(sender, PacedLimiter(100_000), CONFIG)
 
-    async def stop_soon() -> None:
-        await asyncio.sleep(0.01)
-        sub.stopping.set()
-
-    stopper = asyncio.create_task(stop_soon())
-    await run_pool(
+    await rec.pool(
         [Work(record("A")), Work(record("B"), unsure=True), Work(record("C"))],
         sub,
         concurrency=1,
         batch_size=10,
-        before_batch=rec.before_batch,
-        on_outcome=rec.on_outcome,
         drain_timeout=1.0,
+        stop_after=0.01,
     )
-    await stopper
     assert rec.outcomes["A"].status == Status.CREATED
     assert rec.outcomes["B"] == Outcome(Status.PENDING, unsure=True)
     assert rec.outcomes["C"] == Outcome(Status.PENDING)
