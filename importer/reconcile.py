@@ -115,11 +115,13 @@ def build_lines(
 
 #: A cell needs CSV quoting when it holds the delimiter, a quote or a line break.
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+#: Either of the two reasons to touch a cell, so that the usual cell costs one search.
+_SPECIAL = re.compile(r'\A[=+\-@\t\r\n]|[,"\r\n]')
 
 
 def text_cell(cell: str) -> str:
     """A text cell as it goes into the file: made inert for Excel, then CSV-quoted if needed."""
-    if not cell:
+    if not cell or _SPECIAL.search(cell) is None:
         return cell
     if cell.startswith(_FORMULA_START):
         cell = "'" + cell
