@@ -146,7 +146,7 @@ def validate(sheet: Sheet, config: InputConfig, today: date) -> Checked:
     rules.flag(parsed & (expires < today.isoformat()), "expired", "expiration_date")
 
     kind, ident, where = _entitlements(rules)
-    rules.flag(~_matches(_HEX_ID, ident), "bad-entitlement-id", where)
+    rules.flag(~_matches_distinct(_HEX_ID, ident), "bad-entitlement-id", where)
 
     quantity_raw = rules.cells("quantity")
     quantity = np.ones(size, dtype=np.int64)
@@ -187,6 +187,12 @@ def _filled(size: int, value: str) -> np.ndarray:
 def _matches(pattern: re.Pattern[str], values: np.ndarray) -> np.ndarray:
     match = pattern.fullmatch
     return np.fromiter((match(v) is not None for v in values), dtype=bool, count=len(values))
+
+
+def _matches_distinct(pattern: re.Pattern[str], values: np.ndarray) -> np.ndarray:
+    """:func:`_matches` for a column of few distinct values (entitlement ids): each once."""
+    which, distinct = pd.factorize(values)
+    return _matches(pattern, np.asarray(distinct, dtype=object))[which]
 
 
 def _whole(text: str) -> int:
