@@ -247,8 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "status":
             return _status(args)
+        # Its own variable: the sandbox prints its key, which must never be the real one.
         serve(
-            os.environ.get("ZYPE_API_KEY", "sandbox"),
+            os.environ.get("ZYPE_SANDBOX_KEY", "sandbox"),
             parse_faults(args.faults),
             host=args.host,
             port=args.port,

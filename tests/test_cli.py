@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -159,3 +160,25 @@ def test_every_issue_code_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     for code in [*documented, "changed-after-create"]:
         assert f"`{code}`" in readme, code
+
+
+def test_sandbox_command_uses_its_own_key_never_the_real_one() -> None:
+    env = {**os.environ, "ZYPE_API_KEY": "REAL-KEY-CANARY-42", "ZYPE_SANDBOX_KEY": "trial-key"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "importer", "sandbox", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert line.startswith("sandbox listening on http://127.0.0.1:")
+    assert "(api key: trial-key)" in line
+    assert "REAL-KEY-CANARY-42" not in line
