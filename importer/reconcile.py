@@ -123,8 +123,7 @@ def text_cell(cell: str) -> str:
     """A text cell as it goes into the file: made inert for Excel, then CSV-quoted if needed."""
     if not cell or _SPECIAL.search(cell) is None:
         return cell
-    if cell.startswith(_FORMULA_START):
-        cell = "'" + cell
+    cell = escape(cell)
     if _NEEDS_QUOTES.search(cell):
         return '"' + cell.replace('"', '""') + '"'
     return cell
