@@ -11,16 +11,13 @@ for a record's key and returns the new ones, which the caller stores before anyt
 from __future__ import annotations
 
 import dataclasses
-import re
 import secrets
 from collections.abc import Callable, Container, Mapping
 
-from importer.config import CodesConfig
+from importer.config import CODE_CHARS, CodesConfig
 from importer.errors import ConfigError
 from importer.models import Record
 
-#: The characters the validator accepts in a code; prefix and alphabet must keep to them.
-_CODE_CHARS = re.compile(r"[A-Za-z0-9_-]*")
 #: Enough draws that a collision streak this long means the code space is used up, not bad luck.
 MAX_TRIES = 1000
 
@@ -88,7 +85,7 @@ def assign_codes(
 def check_config(config: CodesConfig) -> None:
     """Refuse a prefix or alphabet that would make codes the validator itself rejects."""
     for key, value in (("codes.prefix", config.prefix), ("codes.alphabet", config.alphabet)):
-        if not _CODE_CHARS.fullmatch(value):
+        if not CODE_CHARS.fullmatch(value):
             raise ConfigError(f"'{key}' may only contain letters, digits, - and _, got {value!r}")
     if not config.alphabet or config.length < 1:
         raise ConfigError("'codes.alphabet' and 'codes.length' must not be empty")

@@ -125,7 +125,8 @@ class Settings:
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
-_CODE_CHARS = re.compile(r"[A-Za-z0-9_-]*")
+#: What a code (and so a prefix or an alphabet for generated ones) may be made of.
+CODE_CHARS = re.compile(r"[A-Za-z0-9_-]*")
 _URL = re.compile(r"https?://[^/\s?#]+(/[^\s?#]*)?", re.IGNORECASE)
 
 _CHOICES = {
@@ -249,7 +250,7 @@ def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
             if normal not in choices:
                 raise bad("one of " + ", ".join(choices))
             return normal
-        if key in ("codes.alphabet", "codes.prefix") and not _CODE_CHARS.fullmatch(value):
+        if key in ("codes.alphabet", "codes.prefix") and not CODE_CHARS.fullmatch(value):
             raise bad("letters, digits, - and _ only")
         if key == "codes.alphabet" and len(set(value)) < 10:
             raise bad("at least 10 distinct characters")
