@@ -19,8 +19,8 @@ from pathlib import Path
 from importer import __version__
 from importer.config import Settings, load_settings
 from importer.errors import ConfigError, ImporterError, UsageError, redact
+from importer.faults import Faults
 from importer.journal import journal_status
-from importer.sandbox import Faults, serve
 
 log = logging.getLogger("importer")
 
@@ -247,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "status":
             return _status(args)
+        from importer.sandbox import serve  # aiohttp.web: only loaded to serve
+
         # Its own variable: the sandbox prints its key, which must never be the real one.
         serve(
             os.environ.get("ZYPE_SANDBOX_KEY", "sandbox"),

@@ -14,12 +14,14 @@ sent again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote, quote_plus
 
 import aiohttp
+from yarl import URL
 
 from importer.config import ApiConfig
 from importer.errors import ApiUnavailableError, TransportError, redact
@@ -85,12 +87,22 @@ class HttpSender:
         else:
             self._params = {"api_key": api_key}
             self._headers = {}
+        self._post_headers = {**self._headers, "Content-Type": "application/json"}
+        # The POST's URL, query included, built once: letting aiohttp merge `params` into the URL
+        # costs about 20 µs a request, an eighth of a request's whole CPU time on loopback.
+        # A URL yarl cannot parse is left to aiohttp, which reports it on the first request.
+        self._post_url: str | URL = self._url
+        self._post_params: dict[str, str] | None = self._params
+        with contextlib.suppress(ValueError):
+            self._post_url = URL(self._url).extend_query(self._params)
+            self._post_params = None
 
     async def create(self, payload: dict[str, Any]) -> Answer:
         """POST one code; never follows redirects (a 301/302 would turn the POST into a GET)."""
         body = json.dumps(payload, separators=(",", ":")).encode()
-        headers = {**self._headers, "Content-Type": "application/json"}
-        return await self._request("POST", self._params, headers, body)
+        return await self._request(
+            "POST", self._post_params, self._post_headers, body, self._post_url
+        )
 
     async def find(self, code: str) -> Answer:
         """Look one code up by its exact string."""
@@ -98,13 +110,18 @@ class HttpSender:
         return await self._request("GET", params, self._headers, None)
 
     async def _request(
-        self, method: str, params: dict[str, str], headers: dict[str, str], body: bytes | None
+        self,
+        method: str,
+        params: dict[str, str] | None,
+        headers: dict[str, str],
+        body: bytes | None,
+        url: str | URL | None = None,
     ) -> Answer:
         answered = False
         try:
             async with self._session.request(
                 method,
-                self._url,
+                url or self._url,
                 params=params,
                 headers=headers,
                 data=body,

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from importer.codes import assign_codes
 from importer.config import Settings
 from importer.errors import Interrupted, StopRun
+from importer.faults import Faults
 from importer.http import HttpSender, open_session
 from importer.journal import Journal, open_journal, plan
 from importer.limiter import PacedLimiter
@@ -38,7 +39,6 @@ from importer.reconcile import (
     write_results,
     write_summary,
 )
-from importer.sandbox import Faults, running_sandbox
 from importer.submit import Submitter, Tally, Work, run_pool
 from importer.validate import Checked, validate
 
@@ -272,6 +272,8 @@ async def _send(
         async with contextlib.AsyncExitStack() as stack:
             api = settings.api
             if target.sandbox is not None:
+                from importer.sandbox import running_sandbox  # aiohttp.web: only loaded here
+
                 sandbox = await stack.enter_async_context(
                     running_sandbox(target.api_key, target.sandbox)
                 )

@@ -21,7 +21,6 @@ looked up before it is sent again, and a "taken" answer to a retry is settled by
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import email.utils
 import random
 import re
@@ -234,7 +233,7 @@ class Submitter:
                 outcome = await self._attempt(record, state)
             except TransientApiError as exc:
                 outcome = await self._retry(record, state, exc)
-            return dataclasses.replace(outcome, attempts=state.posts)
+            return outcome.with_attempts(state.posts)
         except RejectedError as exc:
             return Outcome(
                 Status.REJECTED,
@@ -403,31 +402,27 @@ async def run_pool(
     started is reported ``pending``. A :class:`~importer.errors.StopRun` from any worker stops all
     and is re-raised once everything is recorded.
     """
-    queue: asyncio.Queue[Work | None] = asyncio.Queue(maxsize=concurrency * 2)
     stopping = submitter.stopping
     failure: list[StopRun] = []
-    announced: list[Work] = []
-    started: set[int] = set()
+    # Workers take the next item themselves, announcing a batch when they reach its start: no
+    # feeder task and no queue, whose hand-offs cost a task switch per row. Between two awaits
+    # nothing else runs, so taking an item and announcing its batch need no lock.
+    handed = 0  # items given to a worker so far: work[:handed] have started
+    announced = 0  # work[:announced] have been marked by before_batch
 
-    async def feed() -> None:
-        for start in range(0, len(work), batch_size):
-            if stopping.is_set():
-                break
-            batch = work[start : start + batch_size]
+    def take() -> Work | None:
+        nonlocal handed, announced
+        if stopping.is_set() or handed >= len(work):
+            return None
+        if handed == announced:
+            batch = work[announced : announced + batch_size]
             before_batch(batch)
-            announced.extend(batch)
-            for item in batch:
-                if stopping.is_set():
-                    break
-                await queue.put(item)
-        for _ in range(concurrency):
-            await queue.put(None)
+            announced += len(batch)
+        handed += 1
+        return work[handed - 1]
 
     async def worker() -> None:
-        while (item := await queue.get()) is not None:
-            if stopping.is_set():
-                continue
-            started.add(id(item))
+        while (item := take()) is not None:
             try:
                 outcome = await submitter.send(item.record, unsure=item.unsure)
             except StopRun as exc:
@@ -441,10 +436,9 @@ async def run_pool(
                 raise
             on_outcome(item, outcome)
 
-    feeder = asyncio.create_task(feed())
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
     stop_seen = asyncio.create_task(stopping.wait())
-    pending_tasks: set[asyncio.Task[Any]] = {feeder, *workers}
+    pending_tasks: set[asyncio.Task[Any]] = set(workers)
     try:
         while pending_tasks:
             done, pending_tasks = await asyncio.wait(
@@ -458,18 +452,12 @@ async def run_pool(
             if stopping.is_set():
                 break
         if pending_tasks:
-            feeder.cancel()
-            while not queue.empty():
-                queue.get_nowait()
-            for _ in workers:
-                queue.put_nowait(None)
             await asyncio.wait(workers, timeout=drain_timeout)
     finally:
-        for task in (feeder, *workers, stop_seen):
+        for task in (*workers, stop_seen):
             task.cancel()
-        await asyncio.gather(feeder, *workers, stop_seen, return_exceptions=True)
-    for item in announced:
-        if id(item) not in started:
-            on_outcome(item, Outcome(Status.PENDING, unsure=item.unsure))
+        await asyncio.gather(*workers, stop_seen, return_exceptions=True)
+    for item in work[handed:announced]:
+        on_outcome(item, Outcome(Status.PENDING, unsure=item.unsure))
     if failure:
         raise failure[0]

@@ -108,6 +108,16 @@ async def test_create_posts_json_with_the_key_as_a_query_parameter(serve: Any) -
     assert "x-zype-key" not in {h.lower() for h in request["headers"]}
 
 
+async def test_a_key_with_reserved_characters_arrives_intact_in_both_calls(serve: Any) -> None:
+    # The POST's URL is built once, ahead of time; the lookup's per call. Both must encode it.
+    key = "k/ey+with &=%?#é"
+    url, seen = await serve(answer_with(201, {"response": {"_id": "x"}}))
+    await call(api(url), "create", PAYLOAD, key=key)
+    await call(api(url), "find", "A1", key=key)
+    assert [r["query"]["api_key"] for r in seen.requests] == [key, key]
+    assert [r["path"] for r in seen.requests] == ["/redemption_codes"] * 2
+
+
 async def test_the_key_can_go_as_a_header_instead(serve: Any) -> None:
     url, seen = await serve(answer_with(201, {"response": {"_id": "x"}}))
     await call(api(url, key_in="header"), "create", PAYLOAD)
