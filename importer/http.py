@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, quote_plus
 
 import aiohttp
+import orjson
 from yarl import URL
 
 from importer.config import ApiConfig
@@ -99,7 +100,8 @@ class HttpSender:
 
     async def create(self, payload: dict[str, Any]) -> Answer:
         """POST one code; never follows redirects (a 301/302 would turn the POST into a GET)."""
-        body = json.dumps(payload, separators=(",", ":")).encode()
+        # orjson: a tenth of the standard library's cost for a body this size, compact already.
+        body = orjson.dumps(payload)
         return await self._request(
             "POST", self._post_params, self._post_headers, body, self._post_url
         )
@@ -160,7 +162,15 @@ class HttpSender:
 
 
 def _parse(raw: bytes) -> Any:
+    """The body as JSON; failing that, its first 200 characters as text (an error page)."""
+    if not raw:
+        return None
     try:
-        return json.loads(raw) if raw else None
+        return orjson.loads(raw)
+    except ValueError:
+        pass
+    try:
+        # What orjson refuses and the standard library takes: a BOM, UTF-16, NaN.
+        return json.loads(raw)
     except ValueError:
         return raw[:200].decode("utf-8", "replace")

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 
 from importer.config import ApiConfig
 from importer.errors import ApiUnavailableError, TransportError
-from importer.http import Answer, HttpSender, open_session
+from importer.http import Answer, HttpSender, _parse, open_session
 
 KEY = "CANARY-KEY-1234567890"
 PAYLOAD = {"redemption_code": {"code": "A1", "expiration_date": "2030-01-15", "video_id": "f" * 24}}
@@ -150,6 +150,20 @@ async def test_retry_after_and_odd_bodies_come_back_as_they_are(serve: Any) -> N
     url, _ = await serve(answer_with(429, "<html>slow down</html>", {"Retry-After": "7"}))
     answer = await call(api(url), "create", PAYLOAD)
     assert answer == Answer(429, "<html>slow down</html>", "7")
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        (b'{"response": {"_id": "x"}}', {"response": {"_id": "x"}}),
+        (b'\xef\xbb\xbf{"a": 1}', {"a": 1}),  # a BOM: orjson refuses it, json takes it
+        ('{"a": 1}'.encode("utf-16"), {"a": 1}),
+        (b"<html>502 Bad Gateway</html>", "<html>502 Bad Gateway</html>"),
+        (b"", None),
+    ],
+)
+def test_answers_parse_as_json_else_as_text(raw: bytes, parsed: Any) -> None:
+    assert _parse(raw) == parsed
 
 
 async def test_an_empty_body_is_none(serve: Any) -> None:
