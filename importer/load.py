@@ -112,7 +112,9 @@ def _read_csv(path: Path, source: str) -> tuple[list[str], int, pd.DataFrame]:
         "sep": hint or _sniff_delimiter(header_line),
         "header": None,
         # Cells are text: no type guessing, and no "NA"/"NULL"/"" turned into missing values.
-        "dtype": str,
+        # Plain Python strings (object) rather than pandas' string dtype: the cells are taken
+        # out as Python strings right away, and wrapping them first costs 0.15 s a million rows.
+        "dtype": object,
         "keep_default_na": False,
         "na_filter": False,
         # Blank lines must stay, so that the rows after them keep the numbers Excel shows.

@@ -219,9 +219,10 @@ def _work(records: list[Record], journal: Journal) -> list[Work]:
     unsure: list[Work] = []
     fresh: list[Work] = []
     entry = journal.entries.get
+    created = Status.CREATED
     for record in records:
         found = entry(record.key)
-        if found is not None and found.status == Status.CREATED:
+        if found is not None and found.status == created:
             continue  # what plan() decides for it, without the call: most rows of a rerun
         decision = plan(record, found)
         if decision.send:

@@ -71,14 +71,15 @@ def record_cells(record: Record, entry: Entry | None) -> Cells:
             record.row, Status.PENDING, record.code, "", "", "", record.kind,
             record.entitlement_id, record.expiration_date, "", 0, None,
         )  # fmt: skip
-    status = _SHOWN[entry.status]
-    error, issue = entry.error, ""
-    if status is Status.CREATED and entry.fingerprint != record.fingerprint:
-        status, error, issue = _changed_after_create(record, entry.fingerprint)
+    # One unpacking instead of seven attribute reads: 15% of this function at a million rows.
+    fingerprint, shown, api_id, nice_code, error, http_status, attempts, *_ = entry
+    status = _SHOWN[shown]
+    issue = ""
+    if status is Status.CREATED and fingerprint != record.fingerprint:
+        status, error, issue = _changed_after_create(record, fingerprint)
     return (
-        record.row, status, record.code, entry.api_id, error, issue, record.kind,
-        record.entitlement_id, record.expiration_date, entry.nice_code, entry.attempts,
-        entry.http_status,
+        record.row, status, record.code, api_id, error, issue, record.kind,
+        record.entitlement_id, record.expiration_date, nice_code, attempts, http_status,
     )  # fmt: skip
 
 
