@@ -104,11 +104,13 @@ def issue_line(issue: RowIssue) -> ResultLine:
 
 
 def build_lines(
-    records: Sequence[Record], issues: Sequence[RowIssue], entries: Mapping[str, Entry]
+    records: Sequence[Record], issues: Sequence[RowIssue], entries: Iterable[Entry | None]
 ) -> Iterator[Cells]:
-    """Every result line's cells, in input order (records and issues each come in order)."""
-    get = entries.get
-    valid = (record_cells(r, get(r.key)) for r in records)
+    """Every result line's cells, in input order (records and issues each come in order).
+
+    `entries` holds each record's journal entry, in the records' order (``None``: not sent).
+    """
+    valid = map(record_cells, records, entries)
     if not issues:
         return valid
     return heapq.merge(valid, map(issue_line, issues), key=itemgetter(0))
@@ -122,12 +124,17 @@ _SPECIAL = re.compile(r'\A[=+\-@\t\r\n]|[,"\r\n]')
 
 def text_cell(cell: str) -> str:
     """A text cell as it goes into the file: made inert for Excel, then CSV-quoted if needed."""
-    if not cell or _SPECIAL.search(cell) is None:
+    # Letters and digits alone (most codes) need neither; isalnum() is a quarter of a search.
+    if not cell or cell.isalnum() or _SPECIAL.search(cell) is None:
         return cell
     cell = escape(cell)
     if _NEEDS_QUOTES.search(cell):
         return '"' + cell.replace('"', '""') + '"'
     return cell
+
+
+#: A status as its text: formatting an enum member in an f-string costs twice a dict lookup.
+_STATUS_TEXT = {status: status.value for status in Status}
 
 
 def format_line(line: Cells) -> str:
@@ -139,7 +146,7 @@ def format_line(line: Cells) -> str:
     """
     (row, status, code, api_id, error, issue, kind, eid, date, nice, attempts, http) = line
     return (
-        f"{row},{status},{text_cell(code)},{api_id},{text_cell(error)},"
+        f"{row},{_STATUS_TEXT[status]},{text_cell(code)},{api_id},{text_cell(error)},"
         f"{text_cell(issue)},{kind},{eid},{date},{text_cell(nice)},{attempts or ''},"
         f"{'' if http is None else http}\r\n"
     )

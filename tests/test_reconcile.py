@@ -90,7 +90,8 @@ def test_lines_come_in_input_order_with_issues_between_records() -> None:
             3, "expired", "expiration_date", "expiration date 2020-01-01 has passed", value="OLD"
         )
     ]
-    lines = [ResultLine._make(cells) for cells in build_lines(records, issues, {})]
+    cells = build_lines(records, issues, [None] * len(records))
+    lines = [ResultLine._make(line) for line in cells]
     assert [(line.row, line.status) for line in lines] == [
         (2, Status.PENDING),
         (3, Status.INVALID),
