@@ -123,7 +123,7 @@ class HttpSender:
         try:
             async with self._session.request(
                 method,
-                url or self._url,
+                self._url if url is None else url,
                 params=params,
                 headers=headers,
                 data=body,

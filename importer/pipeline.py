@@ -164,7 +164,7 @@ def run_file(
         records = _with_codes(checked.records, journal, settings)
         # Each record's entry, looked up once: a finished rerun of a million rows reuses them for
         # the results file instead of looking them all up again (half a second).
-        known = list(map(journal.entries.get, [r.key for r in records]))
+        known = _entries_of(records, journal)
         work = _work(records, known)
         journal.note_plan(len(records), len(work))
         log.info(
@@ -191,7 +191,7 @@ def run_file(
             bar.close()
             journal.flush()
             if work:  # what was sent has new entries
-                known = list(map(journal.entries.get, [r.key for r in records]))
+                known = _entries_of(records, journal)
             lines = build_lines(records, checked.issues, known)
             counts = write_results(paths.results, lines)
             duration = time.monotonic() - started
@@ -218,6 +218,11 @@ def run_file(
     if any(counts[s] for s in (Status.INVALID, Status.REJECTED, Status.FAILED)):
         return 1
     return 3 if counts[Status.PENDING] else 0
+
+
+def _entries_of(records: Sequence[Record], journal: Journal) -> list[Entry | None]:
+    """Each record's journal entry, in the records' order (``None``: never written)."""
+    return list(map(journal.entries.get, [r.key for r in records]))
 
 
 def _work(records: list[Record], known: Sequence[Entry | None]) -> list[Work]:
