@@ -25,6 +25,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check importer tests bench
 	$(BIN)/ruff format --check importer tests bench
+	$(BIN)/mypy
 
 check: lint test
 

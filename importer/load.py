@@ -320,7 +320,7 @@ def _finish(
     frame = pd.DataFrame(cells, index=pd.RangeIndex(keep.size), dtype=str)
     # Body line i is the spreadsheet row just below the header, plus i.
     frame["row"] = keep.astype(np.int64) + header_row + 1
-    notes = ()
+    notes: tuple[str, ...] = ()
     if noted:
         names = ", ".join(dict.fromkeys(noted))
         notes = (f"{where}: ignoring unknown columns: {names}",)

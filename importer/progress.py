@@ -7,7 +7,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import TextIO
+from typing import Any, TextIO
 
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -26,7 +26,7 @@ class Progress:
         self._interval = interval
         self._started = self._last = time.monotonic()
         self._logged = -1
-        self._bar: tqdm | None = None
+        self._bar: tqdm[Any] | None = None
         self._enabled = enabled and total > 0
         if self._enabled and stream.isatty():
             self._bar = tqdm(total=total, file=stream, unit="code", dynamic_ncols=True)

@@ -44,7 +44,7 @@ STATUSES = (Status.CREATED, Status.INVALID, Status.REJECTED, Status.FAILED, Stat
 Cells = tuple[Any, ...]
 
 #: A journal status as the results file shows it: a row still `sending` is not finished.
-_SHOWN = {s.value: Status.PENDING if s is Status.SENDING else s for s in Status}
+_SHOWN: dict[str, Status] = {s.value: Status.PENDING if s is Status.SENDING else s for s in Status}
 
 #: Excel runs a cell starting with one of these as a formula, quoted or not.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")

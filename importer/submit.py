@@ -86,8 +86,9 @@ def backoff_ceiling(failures: int, initial: float, maximum: float) -> float:
 
 
 def _message(body: Any, status: int) -> str:
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"]
+    message = body.get("message") if isinstance(body, dict) else None
+    if isinstance(message, str):
+        return message
     if isinstance(body, str) and body.strip():
         return body.strip()
     return f"HTTP {status}"

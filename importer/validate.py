@@ -168,7 +168,7 @@ def validate(sheet: Sheet, config: InputConfig, today: date) -> Checked:
             message=_message(rules, facts, i, config, first_row),
             value=code[i],
         )
-        for i in np.flatnonzero(~rules.ok)
+        for i in np.flatnonzero(~rules.ok).tolist()
     ]
     # Ids are sent lower-case; most already are, and those keep their string object.
     ident = np.array([v if v.islower() else v.lower() for v in distinct], dtype=object)[which]
