@@ -20,7 +20,7 @@ from importer import __version__
 from importer.config import Settings, load_settings
 from importer.errors import ConfigError, ImporterError, UsageError, redact
 from importer.faults import Faults
-from importer.journal import journal_status
+from importer.status import journal_status
 
 log = logging.getLogger("importer")
 
