@@ -32,6 +32,7 @@ from importer.journal import Entry, Journal, open_journal, plan
 from importer.limiter import PacedLimiter
 from importer.load import load
 from importer.models import Outcome, Record, Status
+from importer.pool import Work, run_pool
 from importer.progress import Progress
 from importer.reconcile import (
     build_lines,
@@ -40,7 +41,7 @@ from importer.reconcile import (
     write_results,
     write_summary,
 )
-from importer.submit import Submitter, Tally, Work, run_pool
+from importer.submit import Submitter, Tally
 from importer.validate import Checked, validate
 
 log = logging.getLogger("importer")

@@ -1,4 +1,4 @@
-"""Send records to the API: pure decisions, one retry policy, a worker pool.
+"""Send one record to the API: pure decisions and one retry policy (the pool is in `pool`).
 
 The decisions are plain functions (:func:`interpret`, :func:`interpret_lookup`, :func:`settle`,
 :func:`parse_retry_after`, :func:`backoff_ceiling`); :class:`Submitter` only awaits, retries and
@@ -40,7 +40,6 @@ from importer.errors import (
     RateLimitedError,
     RejectedError,
     ServerError,
-    StopRun,
     TransientApiError,
 )
 from importer.http import Answer, Sender
@@ -373,92 +372,3 @@ class Submitter:
             waiting.result()
         if self.stopping.is_set():
             raise Interrupted("stopping")
-
-
-@dataclass(frozen=True, slots=True)
-class Work:
-    """A record to send and whether an earlier run may already have created it."""
-
-    record: Record
-    unsure: bool = False
-
-
-async def run_pool(
-    work: Sequence[Work],
-    submitter: Submitter,
-    *,
-    concurrency: int,
-    batch_size: int,
-    before_batch: Callable[[Sequence[Work]], None],
-    on_outcome: Callable[[Work, Outcome], None],
-    drain_timeout: float,
-    idle: Callable[[], Awaitable[None]] | None = None,
-) -> None:
-    """Send *work* with `concurrency` workers, announcing each batch before any of it goes out.
-
-    `before_batch` marks a batch ``sending`` in the journal; `on_outcome` records each outcome,
-    exactly once per announced item. Setting ``submitter.stopping`` stops taking work: waits for a
-    slot or a backoff end at once, requests in flight get `drain_timeout` seconds to finish, then
-    are cancelled and reported ``sending`` (looked up next run). Work that was announced but never
-    started is reported ``pending``. A :class:`~importer.errors.StopRun` from any worker stops all
-    and is re-raised once everything is recorded.
-    """
-    stopping = submitter.stopping
-    failure: list[StopRun] = []
-    # Workers take the next item themselves, announcing a batch when they reach its start: no
-    # feeder task and no queue, whose hand-offs cost a task switch per row. Between two awaits
-    # nothing else runs, so taking an item and announcing its batch need no lock.
-    handed = 0  # items given to a worker so far: work[:handed] have started
-    announced = 0  # work[:announced] have been marked by before_batch
-
-    def take() -> Work | None:
-        nonlocal handed, announced
-        if stopping.is_set() or handed >= len(work):
-            return None
-        if handed == announced:
-            batch = work[announced : announced + batch_size]
-            before_batch(batch)
-            announced += len(batch)
-        handed += 1
-        return work[handed - 1]
-
-    async def worker() -> None:
-        while (item := take()) is not None:
-            try:
-                outcome = await submitter.send(item.record, unsure=item.unsure)
-            except StopRun as exc:
-                failure.append(exc)
-                stopping.set()
-                # Its last request may have gone through: settle it by a lookup next run.
-                outcome = Outcome(Status.SENDING, error=str(exc), unsure=True)
-            except asyncio.CancelledError:
-                # No answer within the drain timeout: the request may still be applied.
-                on_outcome(item, Outcome(Status.SENDING, error="interrupted", unsure=True))
-                raise
-            on_outcome(item, outcome)
-
-    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
-    stop_seen = asyncio.create_task(stopping.wait())
-    pending_tasks: set[asyncio.Task[Any]] = set(workers)
-    try:
-        while pending_tasks:
-            done, pending_tasks = await asyncio.wait(
-                pending_tasks | {stop_seen}, timeout=0.25, return_when=asyncio.FIRST_COMPLETED
-            )
-            pending_tasks.discard(stop_seen)
-            for task in done - {stop_seen}:
-                task.result()
-            if idle is not None:
-                await idle()
-            if stopping.is_set():
-                break
-        if pending_tasks:
-            await asyncio.wait(workers, timeout=drain_timeout)
-    finally:
-        for task in (*workers, stop_seen):
-            task.cancel()
-        await asyncio.gather(*workers, stop_seen, return_exceptions=True)
-    for item in work[handed:announced]:
-        on_outcome(item, Outcome(Status.PENDING, unsure=item.unsure))
-    if failure:
-        raise failure[0]

@@ -25,8 +25,9 @@ from importer.errors import ApiUnavailableError, AuthError, TransportError
 from importer.http import Answer, HttpSender, open_session
 from importer.limiter import PacedLimiter
 from importer.models import Outcome, Record, Status
+from importer.pool import Work, run_pool
 from importer.sandbox import Faults, peak_in_window, running_sandbox
-from importer.submit import Submitter, Tally, Work, run_pool
+from importer.submit import Submitter, Tally
 
 KEY = "CANARY-KEY-1234567890"
 VIDEO = "5c8e0a3b1f2e4d6a7b8c9d0e"
