@@ -30,17 +30,30 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-_KEY_PARAM = re.compile(r"(?i)(api_key=)[^&\s'\"]+")
-_KEY_HEADER = re.compile(r"(?i)(x-zype-key['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+")
+# A key's value ends where a URL, a header or the markup around an echoed URL goes on.
+_KEY_PARAM = re.compile(r"(?i)(api_key=)[^&#\s'\"<>]+")
+_KEY_HEADER = re.compile(r"(?i)(x-zype-key['\"]?\s*[:=]\s*['\"]?)[^'\"\s,;()}<>]+")
+
+
+#: Secrets shorter than this are removed only where they stand as a key (``api_key=...``,
+#: ``x-zype-key: ...``), not wherever the text holds them: a key like ``k`` or ``sandbox`` would
+#: otherwise turn "already been taken" into "already been ta***en". Real API keys are far longer.
+MIN_SECRET_LENGTH = 8
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Return *text* with every secret and every ``api_key=...`` value replaced by ``***``."""
     for secret in secrets:
-        if secret:
+        if len(secret) >= MIN_SECRET_LENGTH:
             text = text.replace(secret, "***")
     text = _KEY_PARAM.sub(r"\1***", text)
     return _KEY_HEADER.sub(r"\1***", text)
+
+
+def names_a_key(text: bytes) -> bool:
+    """Whether *text* may hold a key the way :func:`redact`'s patterns find it (cheap test)."""
+    lowered = text.lower()
+    return b"api_key" in lowered or b"x-zype-key" in lowered
 
 
 class ImporterError(Exception):

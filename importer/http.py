@@ -25,7 +25,13 @@ import orjson
 from yarl import URL
 
 from importer.config import ApiConfig
-from importer.errors import ApiUnavailableError, TransportError, redact
+from importer.errors import (
+    MIN_SECRET_LENGTH,
+    ApiUnavailableError,
+    TransportError,
+    names_a_key,
+    redact,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +155,10 @@ class HttpSender:
     def _scrub(self, raw: bytes) -> bytes:
         """Remove the key from a body: an error page may echo the URL, and messages are kept."""
         for secret in self._secrets:
-            if secret:
+            if len(secret) >= MIN_SECRET_LENGTH:
                 raw = raw.replace(secret.encode(), b"***")
+        if names_a_key(raw):
+            raw = redact(raw.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
         return raw
 
     def _describe(self, exc: BaseException, answered: bool = False) -> str:

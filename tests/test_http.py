@@ -272,6 +272,19 @@ def test_a_percent_encoded_key_is_redacted_too() -> None:
     assert key not in text
 
 
+async def test_a_short_key_leaves_messages_whole_but_never_shows_as_a_key(serve: Any) -> None:
+    # Bare-text removal of a one-letter key would turn "taken" into "ta***en".
+    url, _ = await serve(answer_with(422, {"message": "Code has already been taken"}))
+    answer = await call(api(url), "create", PAYLOAD, key="k")
+    assert answer.body == {"message": "Code has already been taken"}
+    url, _ = await serve(answer_with(400, "<html>Bad Request: /r?code=A&api_key=k</html>"))
+    answer = await call(api(url), "create", PAYLOAD, key="k")
+    assert answer.body == "<html>Bad Request: /r?code=A&api_key=***</html>"
+    sender = HttpSender(None, api("http://h"), "k")  # type: ignore[arg-type]
+    text = sender._describe(aiohttp.ClientOSError("http://h/r?api_key=k (x-zype-key: k) taken"))
+    assert text.endswith("http://h/r?api_key=*** (x-zype-key: ***) taken)")
+
+
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1:1", "http://"])
 async def test_an_unusable_url_stops_the_run_at_once(url: str) -> None:
     with pytest.raises(ApiUnavailableError, match=r"api\.url") as caught:
