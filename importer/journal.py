@@ -219,6 +219,33 @@ class Journal:
             self._db.execute("SELECT key, code FROM rows WHERE key >= 'gen:' AND key < 'gen;'")
         )
 
+    def adopt_generated(self, records: Iterable[Record]) -> int:
+        """Give each of *records* (rows with a code of their own and no entry yet) the entry of a
+        code this journal generated, if it is the same code; return how many were adopted.
+
+        Marketing copies generated codes from the results file into the sheet (to print them,
+        or to edit a row without getting a new code). Such a row is the generated row's code,
+        not a new one: it keeps its state, so it is never sent again and an edit to it is
+        reported like any other edit of a created code. One commit.
+        """
+        generated = {code.upper(): key for key, code in self.generated_codes().items() if code}
+        if not generated:
+            return 0
+        adopted = [(r, generated[r.code.upper()]) for r in records if r.code.upper() in generated]
+        now = time.time()
+        with self._db:
+            for record, source in adopted:
+                self._db.execute(
+                    "INSERT INTO rows (key, row, code, fingerprint, status, api_id, nice_code,"
+                    " error, http_status, attempts, unsure, updated) SELECT ?, ?, ?, fingerprint,"
+                    " status, api_id, nice_code, error, http_status, attempts, unsure, ?"
+                    " FROM rows WHERE key = ?",
+                    (record.key, record.row, record.code, now, source),
+                )
+                entry = self.entries[source]
+                self.entries[record.key] = entry._replace(row=record.row, code=record.code)
+        return len(adopted)
+
     def known_codes(self) -> set[str]:
         """Every code the journal holds, upper-cased: a new generated code must avoid them."""
         return set(map(operator.itemgetter(0), self._db.execute("SELECT upper(code) FROM rows")))

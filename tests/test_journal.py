@@ -114,6 +114,26 @@ def test_generated_codes_are_kept_by_key(tmp_path: Path) -> None:
     journal.close()
 
 
+def test_a_generated_code_given_in_the_sheet_adopts_its_entry(tmp_path: Path) -> None:
+    path = tmp_path / "j.journal"
+    journal = open_journal(path)
+    generated = Record(
+        4, "gen:0123456789abcdef:0:0", "KQ7MZ3", "2031-01-31", "video", VIDEO, generated=True
+    )
+    journal.mark_sending([generated])
+    journal.record(generated, Outcome(Status.CREATED, api_id="e" * 24, nice_code="KQ7-MZ3"))
+    journal.flush()
+    pasted, other = _record("kq7mz3", row=7), _record("OTHER1", row=8)
+    assert journal.adopt_generated([pasted, other]) == 1
+    journal.close()
+    journal = open_journal(path)  # written through, not only in memory
+    entry = journal.entries[pasted.key]
+    assert (entry.status, entry.api_id, entry.fingerprint) == ("created", "e" * 24, SAME)
+    assert other.key not in journal.entries
+    assert plan(pasted, entry) == SKIP
+    journal.close()
+
+
 def test_journal_is_bound_to_one_api(tmp_path: Path) -> None:
     journal = open_journal(tmp_path / "j.journal")
     journal.bind_target("sandbox")

@@ -394,3 +394,33 @@ def test_an_edited_spreadsheet_resumes_row_by_row(
 
         assert _run_in_process(sheet, server.url) == 0
         assert (state.posts, state.gets) == (9, 1)
+
+
+def test_a_generated_code_pasted_into_the_sheet_is_the_same_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Codes copied from the results file into the code column (to print them, or to edit the
+    row without a new code) are the generated rows' codes: never sent again, edits reported."""
+    monkeypatch.setenv("ZYPE_API_KEY", KEY)
+    sheet = tmp_path / "promo.csv"
+    results = tmp_path / "promo.results.csv"
+    sheet.write_text(HEADER + GEN + KEEP)
+    with sandbox_in_thread() as server:
+        state = server.state
+        assert _run_in_process(sheet, server.url) == 0
+        first = list(_lines(results).values())
+        generated = first[0]["code"]
+        assert state.posts == 2
+
+        sheet.write_text(HEADER + f"{generated.lower()},2031-01-31,{VIDEO['gen']},\n" + KEEP)
+        assert _run_in_process(sheet, server.url) == 0
+        line = _lines(results)[f"2:{generated.lower()}"]
+        assert (line["status"], line["id"], line["error"]) == ("created", first[0]["id"], "")
+        assert (state.posts, state.gets) == (2, 0)
+
+        sheet.write_text(HEADER + f"{generated},2032-06-30,{VIDEO['gen']},\n" + KEEP)
+        assert _run_in_process(sheet, server.url) == 0
+        line = _lines(results)[f"2:{generated}"]
+        assert (line["status"], line["issue"]) == ("created", "changed-after-create")
+        assert "2032-06-30 was not applied" in line["error"]
+        assert (state.posts, state.gets) == (2, 0)
