@@ -302,7 +302,6 @@ _TEMPLATES = {
     "code-too-long": "code is {length} characters long; the limit is {config.max_code_length}",
     "duplicate-code": "duplicate of row {first}",
     "missing-expiration": "no expiration date",
-    "bad-expiration": "expiration date '{expires_raw}' is not a date",
     "expired": "expiration date {expires} has passed",
     "bad-entitlement-id": "{label} id '{ident}' is not a 24-character Zype id",
     "bad-quantity": "quantity '{quantity}' is not a whole number from 1 to {config.max_quantity}",
@@ -323,12 +322,13 @@ def _message(
             length=len(code),
             config=config,
             first=first.get("code:" + code.upper()),
-            expires_raw=rules.cells("expiration_date")[i],
             expires=facts["expires"][i],
             label=_LABEL.get(facts["kind"][i], "entitlement"),
             ident=facts["ident"][i],
             quantity=rules.cells("quantity")[i],
         )
+    if issue == "bad-expiration":
+        return _bad_date(rules.cells("expiration_date")[i], config.dayfirst)
     type_raw, type_id = rules.cells("entitlement_type")[i], rules.cells("entitlement_id")[i]
     if issue == "bad-entitlement-type" and type_raw:
         return f"entitlement type '{type_raw}' is not one of video, playlist, plan, pass plan"
@@ -344,6 +344,20 @@ def _message(
     elif type_raw or type_id:
         named.append(f"entitlement type '{type_raw}'" if type_raw else f"entitlement id {type_id}")
     return "names more than one entitlement: " + ", ".join(named)
+
+
+def _bad_date(raw: str, dayfirst: bool) -> str:
+    """Why a date cell was refused, with the setting to change when it reads in the other order.
+
+    Never read in that order silently: a sheet of 31/12/2031 also holds 01/02/2031, and only the
+    person who wrote it knows which of those is February.
+    """
+    message = f"expiration date '{raw}' is not a date"
+    if _iso_date(raw, not dayfirst):
+        order = "day/month/year" if not dayfirst else "month/day/year"
+        setting = "true" if not dayfirst else "false"
+        message += f" (it reads as {order}: set input.dayfirst: {setting} for this sheet)"
+    return message
 
 
 def _records(

@@ -63,7 +63,9 @@ RULES = [
     ({"expiration_date": "20301231"}, "bad-expiration", "expiration_date", "is not a date"),
     ({"expiration_date": "47848"}, "bad-expiration", "expiration_date", "is not a date"),
     ({"expiration_date": "2030-12-31 noon"}, "bad-expiration", "expiration_date", "not a date"),
-    ({"expiration_date": "31/12/2030"}, "bad-expiration", "expiration_date", "not a date"),
+    ({"expiration_date": "31/12/2030"}, "bad-expiration", "expiration_date",
+     "expiration date '31/12/2030' is not a date (it reads as day/month/year: set"
+     " input.dayfirst: true for this sheet)"),
     ({"expiration_date": "٢٠٣٠-01-01"}, "bad-expiration", "expiration_date", "not a date"),
     ({"expiration_date": "13/01/2030"}, "bad-expiration", "expiration_date", "not a date"),
     ({"expiration_date": "0000-01-01"}, "bad-expiration", "expiration_date", "not a date"),
@@ -143,6 +145,17 @@ def test_dates_normalised(raw: str, dayfirst: bool, expected: str) -> None:
     checked = check({**OK, "expiration_date": raw}, config=InputConfig(dayfirst=dayfirst))
     assert checked.issues == []
     assert [r.expiration_date for r in checked.records] == [expected]
+
+
+def test_a_date_in_the_other_order_names_the_setting_that_reads_it() -> None:
+    checked = check({**OK, "expiration_date": "12/31/2030"}, config=InputConfig(dayfirst=True))
+    [issue] = checked.issues
+    assert issue.message == (
+        "expiration date '12/31/2030' is not a date (it reads as month/day/year: set"
+        " input.dayfirst: false for this sheet)"
+    )
+    checked = check({**OK, "expiration_date": "31/31/2030"})
+    assert checked.issues[0].message == "expiration date '31/31/2030' is not a date"
 
 
 @pytest.mark.parametrize(
