@@ -16,11 +16,13 @@ file, never a traceback.
 from __future__ import annotations
 
 import codecs
+import csv
 import datetime as dt
 import io
+import itertools
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,8 @@ _QUOTED = re.compile(r'"[^"]*"')
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)")
 _SEP_HINT = re.compile(r"sep=([,;\t|])")
 _PARSER_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+#: Non-blank rows above the header (a title, a date, a note) that are looked past to find it.
+MAX_ROWS_ABOVE_HEADER = 20
 
 
 @dataclass(frozen=True)
@@ -73,17 +77,22 @@ def load(path: str | Path, config: InputConfig) -> Sheet:
     source = str(path)
     suffix = Path(path).suffix.lower()
     notes: tuple[str, ...] = ()
+    is_header = _header_test(config.aliases)
     if suffix in CSV_SUFFIXES:
-        header, header_row, body = _read_csv(Path(path), source)
+        header, header_row, body, above = _read_csv(Path(path), source, is_header)
         where = source
         if config.sheet is not None:
             notes = (f"{source}: a CSV file has no sheets; ignoring sheet '{config.sheet}'",)
     elif suffix in XLSX_SUFFIXES:
-        header, header_row, body, sheet_name = _read_xlsx(Path(path), source, config.sheet)
+        header, header_row, body, sheet_name, above = _read_xlsx(
+            Path(path), source, config.sheet, is_header
+        )
         where = f"{source}, sheet '{sheet_name}'"
     else:
         kind = f"file type '{suffix}'" if suffix else "file without an extension"
         raise InputError(f"{source}: unsupported {kind} (use .csv or .xlsx)")
+    if above:
+        notes += (f"{where}: the header is row {header_row}; ignoring the {above} row(s) above it",)
     frame, unknown = _finish(where, header, header_row, body, config.aliases)
     return Sheet(source=source, frame=frame, warnings=notes + unknown)
 
@@ -101,11 +110,15 @@ def _read_bytes(path: Path, source: str, size: int = -1) -> bytes:
         raise InputError(f"{source}: cannot read file ({exc.strerror})") from None
 
 
-def _read_csv(path: Path, source: str) -> tuple[list[str], int, pd.DataFrame]:
-    """Header cells, the header's row number and the raw data rows (positional columns)."""
+def _read_csv(
+    path: Path, source: str, is_header: Callable[[list[str]], bool]
+) -> tuple[list[str], int, pd.DataFrame, int]:
+    """Header cells, the header's row number, the raw data rows (positional columns) and how
+    many non-blank rows above the header were passed over."""
     data = _read_bytes(path, source)
     encoding = _encoding(data, source)
-    blank, offset, header_line, hint = _preamble(data[: 1 << 16].decode(encoding, errors="ignore"))
+    head = data[: 1 << 16].decode(encoding, errors="ignore")
+    blank, offset, header_line, hint, above = _preamble(head, is_header)
     if header_line is None:
         raise InputError(f"{source}: no header row")
     options: dict[str, Any] = {
@@ -123,7 +136,7 @@ def _read_csv(path: Path, source: str) -> tuple[list[str], int, pd.DataFrame]:
     }
     reader: Any = path
     if offset:
-        # The C parser cannot skip leading blank lines itself (it infers the width from line 1).
+        # The C parser cannot skip leading lines itself (it infers the width from line 1).
         reader = io.StringIO(data.decode(encoding)[offset:])
     else:
         options["encoding"] = encoding
@@ -136,7 +149,7 @@ def _read_csv(path: Path, source: str) -> tuple[list[str], int, pd.DataFrame]:
     except (pd.errors.EmptyDataError, ValueError) as exc:
         raise InputError(f"{source}: cannot be read as CSV ({_first_line(exc)})") from None
     header = [str(cell) for cell in raw.iloc[0]] if len(raw) else []
-    return header, blank + 1, raw.iloc[1:]
+    return header, blank + 1, raw.iloc[1:], above
 
 
 def _encoding(data: bytes, source: str) -> str:
@@ -164,27 +177,58 @@ def _encoding(data: bytes, source: str) -> str:
     raise InputError(f"{source}: not text in UTF-8, UTF-16 or Windows-1252")
 
 
-def _preamble(head: str) -> tuple[int, int, str | None, str | None]:
-    """What precedes the header: (blank lines, their length in chars, header line, delimiter).
+def _header_test(aliases: Mapping[str, Iterable[str]]) -> Callable[[list[str]], bool]:
+    """Whether a row's cells look like the header: two or more name known columns.
 
-    The delimiter comes from an Excel ``sep=;`` first line, which Excel itself hides (so it
-    takes no row number), else it is ``None``.
+    A sheet always has an expiration date and an entitlement column, and a title row above the
+    header ("Spring campaign 2031") names none.
     """
-    blank = offset = 0
+    lookup = header_lookup(aliases)
+
+    def is_header(cells: list[str]) -> bool:
+        return len({lookup.get(normalise_header(c)) for c in cells} - {None}) >= 2
+
+    return is_header
+
+
+def _preamble(
+    head: str, is_header: Callable[[list[str]], bool]
+) -> tuple[int, int, str | None, str | None, int]:
+    """What precedes the header: (rows before it, their length in chars, header line, delimiter,
+    non-blank rows passed over).
+
+    The header is the first of the first non-blank lines that looks like one (see
+    :func:`_header_test`), else the first non-blank line, whose columns are then reported. The
+    delimiter comes from an Excel ``sep=;`` first line, which Excel itself hides (so it takes no
+    row number), else it is ``None``.
+    """
+    before = offset = 0
     hint = None
+    first: tuple[int, int, str] | None = None
+    seen = 0
     for number, match in enumerate(_LINE.finditer(head + "\n")):
         line = match.group()
         found = _SEP_HINT.fullmatch(line.strip("\r\n")) if number == 0 else None
         if found:
             hint = found.group(1)
         elif line.strip(" \t\r\n,;"):
-            return blank, offset, line.rstrip("\r\n"), hint
+            text = line.rstrip("\r\n")
+            first = first or (before, offset, text)
+            delimiter = hint or _sniff_delimiter(text)
+            if is_header(next(csv.reader([text], delimiter=delimiter))):
+                return before, offset, text, hint, seen
+            seen += 1
+            if seen > MAX_ROWS_ABOVE_HEADER:
+                break
+            before += 1
         else:
-            blank += 1
+            before += 1
         offset += len(line)
         if offset >= len(head):
             break
-    return blank, offset, None, hint
+    if first is None:
+        return before, offset, None, hint, 0
+    return (*first, hint, 0)
 
 
 def _sniff_delimiter(header_line: str) -> str:
@@ -209,8 +253,8 @@ def _first_line(error: object) -> str:
 
 
 def _read_xlsx(
-    path: Path, source: str, wanted: str | None
-) -> tuple[list[str], int, pd.DataFrame, str]:
+    path: Path, source: str, wanted: str | None, is_header: Callable[[list[str]], bool]
+) -> tuple[list[str], int, pd.DataFrame, str, int]:
     """Like :func:`_read_csv`, for the first sheet or the one named *wanted*; also its name."""
     import openpyxl  # imported here: a CSV-only run need not pay for it
 
@@ -236,14 +280,17 @@ def _read_xlsx(
         finally:
             book.close()
     name = sheet.title
-    start = next((i for i, row in enumerate(rows) if any(c.strip() for c in row)), None)
-    if start is None:
+    non_blank = (i for i, row in enumerate(rows) if any(c.strip() for c in row))
+    filled = list(itertools.islice(non_blank, MAX_ROWS_ABOVE_HEADER + 1))
+    if not filled:
         raise InputError(f"{source}, sheet '{name}': the sheet is empty")
+    above = next((n for n, i in enumerate(filled) if is_header(rows[i])), None)
+    start = filled[0] if above is None else filled[above]
     width = max(len(row) for row in rows[start:])
     padded = [row + [""] * (width - len(row)) for row in rows[start + 1 :]]
     body = pd.DataFrame(padded, columns=range(width), dtype=str)
     header = rows[start] + [""] * (width - len(rows[start]))
-    return header, start + 1, body, name
+    return header, start + 1, body, name, above or 0
 
 
 def _pick_sheet(book: Any, source: str, wanted: str | None) -> Any:
@@ -346,6 +393,8 @@ def _check_required(where: str, known: Mapping[str, int], aliases: Mapping[str, 
             f" (accepted headers: {accepted('expiration_date')})"
         )
     if any(c in known for c in ID_COLUMNS):
+        return
+    if "entitlement_type" in known and "entitlement_id" in known:
         return
     if "entitlement_type" in known or "entitlement_id" in known:
         missing = "entitlement_id" if "entitlement_type" in known else "entitlement_type"

@@ -141,6 +141,45 @@ def test_blank_lines_keep_their_numbers_and_cells_are_trimmed(tmp_path: Path) ->
     ]
 
 
+def test_title_rows_above_the_header_are_passed_over(tmp_path: Path) -> None:
+    text = (
+        "Spring campaign 2031\n"
+        "\n"
+        "prepared by marketing,,,\n"
+        "Promo Code,Expires,Video ID,Notes\n"
+        f"A1,2031-03-31,{VID},first\n"
+    )
+    path = write(tmp_path, text)
+    sheet = load(path, CONFIG)
+    assert records(sheet) == [
+        {"code": "A1", "expiration_date": "2031-03-31", "video_id": VID, "row": 5},
+    ]
+    assert sheet.warnings == (
+        f"{path}: the header is row 4; ignoring the 2 row(s) above it",
+        f"{path}: ignoring unknown columns: Notes",
+    )
+
+
+def test_a_type_and_id_pair_alone_names_the_entitlement(tmp_path: Path) -> None:
+    # The contract's alternative to the four id columns; it was refused as "missing column".
+    path = write(tmp_path, f"Code,Expires,Type,Content ID\nA1,2031-03-31,Pass plan,{VID}\n")
+    assert records(load(path, CONFIG)) == [
+        {
+            "code": "A1",
+            "expiration_date": "2031-03-31",
+            "entitlement_type": "Pass plan",
+            "entitlement_id": VID,
+            "row": 2,
+        }
+    ]
+
+
+def test_without_a_recognisable_header_the_first_row_is_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, f"Spring campaign 2031\nA1,2031-03-31,{VID}\n")
+    with pytest.raises(InputError, match="line 2 has 3 cells but the header has 1"):
+        load(path, CONFIG)
+
+
 def test_quoted_newline_is_one_spreadsheet_row(tmp_path: Path) -> None:
     text = (
         "code,expiration_date,video_id,Notes\n"
@@ -354,6 +393,25 @@ def test_xlsx_blank_rows_keep_numbers(tmp_path: Path) -> None:
     frame = load(path, CONFIG).frame
     assert frame["row"].tolist() == [4, 7]
     assert frame["code"].tolist() == ["A", "B"]
+
+
+def test_xlsx_title_rows_above_the_header_are_passed_over(tmp_path: Path) -> None:
+    path = write_xlsx(
+        tmp_path,
+        {
+            "Codes": [
+                ["Spring campaign 2031"],
+                [],
+                ["Code", "Expires", "Video"],
+                ["A", "2031-03-31", VID],
+            ]
+        },
+    )
+    sheet = load(path, CONFIG)
+    assert sheet.frame["row"].tolist() == [4]
+    assert sheet.warnings == (
+        f"{path}, sheet 'Codes': the header is row 3; ignoring the 1 row(s) above it",
+    )
 
 
 @pytest.mark.parametrize(
