@@ -7,7 +7,8 @@ means the run, or one request, cannot go on::
     ├── UsageError                   2  nothing was sent
     │   ├── ConfigError                 bad YAML, unknown key, bad value (names file and key)
     │   ├── InputError                  unreadable spreadsheet, missing column, missing sheet
-    │   └── JournalBusyError            another run holds the journal
+    │   ├── JournalBusyError            another run holds the journal
+    │   └── OutputError                 the results or summary file cannot be written
     ├── StopRun                      3  stopped part-way; the next run picks up `pending` rows
     │   ├── AuthError                   401/403: the key is wrong, nothing more is sent
     │   ├── ApiUnavailableError         too many consecutive failures
@@ -21,7 +22,7 @@ means the run, or one request, cannot go on::
             └── TransportError          timeout / connection error, `maybe_sent` says whether
                                         the request may have reached the API
 
-aiohttp's exceptions are caught in exactly one place (:mod:`importer.submit`, the HTTP boundary)
+aiohttp's exceptions are caught in exactly one place (:mod:`importer.http`, the HTTP boundary)
 and turned into these, with every secret removed from the text by :func:`redact`.
 """
 
@@ -78,6 +79,14 @@ class InputError(UsageError):
 
 class JournalBusyError(UsageError):
     """Another run holds the journal (cron overlap)."""
+
+
+class OutputError(UsageError):
+    """The results or summary file cannot be written.
+
+    Checked before anything is sent; should writing still fail at the end of a run, every
+    outcome is in the journal and the message says so: the same command writes the file again.
+    """
 
 
 class StopRun(ImporterError):

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 from importer.codes import assign_codes
 from importer.config import Settings
-from importer.errors import Interrupted, StopRun
+from importer.errors import Interrupted, OutputError, StopRun
 from importer.faults import Faults
 from importer.http import HttpSender, open_session
 from importer.journal import Entry, Journal, open_journal, plan
@@ -36,6 +36,7 @@ from importer.pool import Work, run_pool
 from importer.progress import Progress
 from importer.reconcile import (
     build_lines,
+    check_writable,
     format_summary,
     summarize,
     write_results,
@@ -112,6 +113,13 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
+def _check_outputs(paths: Paths) -> None:
+    """The results and summary files can be written: found out before anything is sent."""
+    check_writable(paths.results, "results file")
+    if paths.summary is not None:
+        check_writable(paths.summary, "summary")
+
+
 def _finish(summary: dict[str, Any], paths: Paths, stream: TextIO, quiet: bool = False) -> None:
     if paths.summary is not None:
         write_summary(paths.summary, summary)
@@ -131,6 +139,7 @@ def validate_file(
     stream = sys.stderr if stream is None else stream
     started = time.monotonic()
     checked = _load(paths, settings, today)
+    _check_outputs(paths)
     lines = build_lines(checked.records, checked.issues, itertools.repeat(None))
     counts = write_results(paths.results, lines)
     summary = summarize(
@@ -157,6 +166,7 @@ def run_file(
     stream = sys.stderr if stream is None else stream
     started = time.monotonic()
     checked = _load(paths, settings, today)
+    _check_outputs(paths)
     journal = open_journal(paths.journal, synchronous=settings.journal.synchronous)
     _freeze_heap()
     try:
@@ -196,7 +206,13 @@ def run_file(
             if work:  # what was sent has new entries
                 known = _entries_of(records, journal)
             lines = build_lines(records, checked.issues, known)
-            counts = write_results(paths.results, lines)
+            try:
+                counts = write_results(paths.results, lines)
+            except OutputError as exc:
+                raise OutputError(
+                    f"{exc}; every outcome is in the journal {paths.journal}:"
+                    " the same command writes the results again, sending nothing twice"
+                ) from None
             duration = time.monotonic() - started
             summary = summarize(
                 counts,

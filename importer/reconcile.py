@@ -20,6 +20,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from importer.errors import OutputError
 from importer.journal import Entry
 from importer.models import Record, ResultLine, RowIssue, Status
 
@@ -174,8 +175,32 @@ def write_results(path: str | Path, lines: Iterable[Cells]) -> Counter[str]:
     return counts
 
 
+def check_writable(path: Path, what: str) -> None:
+    """Raise :class:`OutputError` now, before anything is sent, if *path* cannot be written."""
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory; the {what} needs a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the {what} there ({exc.strerror})") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
 def atomic_write(path: Path, write: Any, *, encoding: str = "utf-8") -> None:
-    """Write through *write(handle)* to a temporary file beside *path*, fsync, then rename."""
+    """Write through *write(handle)* to a temporary file beside *path*, fsync, then rename.
+
+    An :class:`OSError` (a full disk, a directory in the way) becomes an :class:`OutputError`
+    naming the file; the old file, if any, is left as it was.
+    """
+    try:
+        _atomic_write(path, write, encoding)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write it ({exc.strerror or exc})") from None
+
+
+def _atomic_write(path: Path, write: Any, encoding: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

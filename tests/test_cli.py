@@ -100,6 +100,39 @@ def test_validate_exit_codes(sheet: Path, tmp_path: Path) -> None:
     assert main(["validate", str(bad)]) == 1
 
 
+def test_a_directory_in_place_of_the_results_file_is_refused_before_sending(
+    sheet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "out.csv").mkdir()
+    for command in ("run", "validate"):
+        args = [command, str(sheet), "--results", str(tmp_path / "out.csv"), "--no-progress"]
+        assert main([*args, "--sandbox"] if command == "run" else args) == 2
+        message = _error(capsys)
+        assert message.endswith("out.csv: is a directory; the results file needs a file name")
+    assert not list(tmp_path.glob("*.journal"))  # refused before the journal was opened
+
+
+def test_results_that_cannot_be_written_after_sending_say_nothing_is_lost(
+    sheet: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importer.reconcile
+
+    def disk_full(path: Path, write: object, encoding: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(importer.reconcile, "_atomic_write", disk_full)
+    assert main(["run", str(sheet), "--sandbox", "--no-progress"]) == 2
+    error = _error(capsys)
+    assert "promo.results.csv: cannot write it (No space left on device)" in error
+    assert "every outcome is in the journal" in error
+    monkeypatch.undo()
+    journal = open_journal(sheet.with_name("promo.results.journal"))
+    try:
+        assert [e.status for e in journal.entries.values()] == ["created"]
+    finally:
+        journal.close()
+
+
 def test_status_after_a_run(
     sheet: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
