@@ -73,7 +73,9 @@ def _setup_logging(verbosity: int, log_file: str | None, secrets: Sequence[str])
         handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(level)
-    logging.getLogger("aiohttp").setLevel(logging.WARNING)
+    # Their debug lines ("Using selector: EpollSelector") say nothing about the import.
+    for library in ("aiohttp", "asyncio"):
+        logging.getLogger(library).setLevel(logging.WARNING)
 
 
 def parse_faults(spec: str | None) -> Faults:
