@@ -180,8 +180,7 @@ def check_writable(path: Path, what: str) -> None:
     if path.is_dir():
         raise OutputError(f"{path}: is a directory; the {what} needs a file name")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = _temp_beside(path)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the {what} there ({exc.strerror})") from None
     os.close(fd)
@@ -200,9 +199,14 @@ def atomic_write(path: Path, write: Any, *, encoding: str = "utf-8") -> None:
         raise OutputError(f"{path}: cannot write it ({exc.strerror or exc})") from None
 
 
-def _atomic_write(path: Path, write: Any, encoding: str) -> None:
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A new hidden temporary file in *path*'s folder (made if missing): descriptor, name."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+
+def _atomic_write(path: Path, write: Any, encoding: str) -> None:
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
             write(handle)
