@@ -204,31 +204,36 @@ def _preamble(
     """
     before = offset = 0
     hint = None
-    first: tuple[int, int, str] | None = None
-    seen = 0
+    # (rows before it, chars before it, text) of the first non-blank lines: header candidates.
+    candidates: list[tuple[int, int, str]] = []
     for number, match in enumerate(_LINE.finditer(head + "\n")):
         line = match.group()
         found = _SEP_HINT.fullmatch(line.strip("\r\n")) if number == 0 else None
         if found:
             hint = found.group(1)
-        elif line.strip(" \t\r\n,;"):
-            text = line.rstrip("\r\n")
-            first = first or (before, offset, text)
-            delimiter = hint or _sniff_delimiter(text)
-            if is_header(next(csv.reader([text], delimiter=delimiter))):
-                return before, offset, text, hint, seen
-            seen += 1
-            if seen > MAX_ROWS_ABOVE_HEADER:
-                break
-            before += 1
         else:
+            if line.strip(" \t\r\n,;"):
+                candidates.append((before, offset, line.rstrip("\r\n")))
+                if len(candidates) > MAX_ROWS_ABOVE_HEADER:
+                    break
             before += 1
         offset += len(line)
         if offset >= len(head):
             break
-    if first is None:
+    if not candidates:
         return before, offset, None, hint, 0
-    return (*first, hint, 0)
+    rows = [
+        next(csv.reader([text], delimiter=hint or _sniff_delimiter(text)))
+        for *_, text in candidates
+    ]
+    above = _rows_above_header(rows, is_header)
+    return (*candidates[above], hint, above)
+
+
+def _rows_above_header(candidates: list[list[str]], is_header: Callable[[list[str]], bool]) -> int:
+    """Which of the first non-blank rows is the header: the first that looks like one, else the
+    first (whose columns are then reported); as the count of candidates above it."""
+    return next((n for n, cells in enumerate(candidates) if is_header(cells)), 0)
 
 
 def _sniff_delimiter(header_line: str) -> str:
@@ -284,13 +289,13 @@ def _read_xlsx(
     filled = list(itertools.islice(non_blank, MAX_ROWS_ABOVE_HEADER + 1))
     if not filled:
         raise InputError(f"{source}, sheet '{name}': the sheet is empty")
-    above = next((n for n, i in enumerate(filled) if is_header(rows[i])), None)
-    start = filled[0] if above is None else filled[above]
+    above = _rows_above_header([rows[i] for i in filled], is_header)
+    start = filled[above]
     width = max(len(row) for row in rows[start:])
     padded = [row + [""] * (width - len(row)) for row in rows[start + 1 :]]
     body = pd.DataFrame(padded, columns=range(width), dtype=str)
     header = rows[start] + [""] * (width - len(rows[start]))
-    return header, start + 1, body, name, above or 0
+    return header, start + 1, body, name, above
 
 
 def _pick_sheet(book: Any, source: str, wanted: str | None) -> Any:
