@@ -197,13 +197,15 @@ async def test_a_closed_port_was_never_sent(key_in: str) -> None:
     assert KEY not in full_text(caught.value)
 
 
-async def test_a_dropped_connection_may_have_been_applied(serve: Any) -> None:
-    async def drop(request: web.Request) -> web.StreamResponse:
-        assert request.transport is not None
-        request.transport.close()
-        return web.Response()
+async def drop_connection(request: web.Request) -> web.StreamResponse:
+    """Close the connection once the request is in, without answering."""
+    assert request.transport is not None
+    request.transport.close()
+    return web.Response()
 
-    url, _ = await serve(drop)
+
+async def test_a_dropped_connection_may_have_been_applied(serve: Any) -> None:
+    url, _ = await serve(drop_connection)
     with pytest.raises(TransportError) as caught:
         await call(api(url), "create", PAYLOAD)
     assert caught.value.maybe_sent is True
@@ -213,12 +215,7 @@ async def test_a_dropped_connection_may_have_been_applied(serve: Any) -> None:
 async def test_a_dropped_lookup_is_not_silently_sent_again(serve: Any) -> None:
     """aiohttp re-sends an idempotent request on a dead connection, bypassing the limiter."""
 
-    async def drop(request: web.Request) -> web.StreamResponse:
-        assert request.transport is not None
-        request.transport.close()
-        return web.Response()
-
-    url, seen = await serve(drop)
+    url, seen = await serve(drop_connection)
     with pytest.raises(TransportError):
         await call(api(url), "find", "A1")
     assert seen.methods() == ["GET"]
