@@ -95,8 +95,8 @@ class HttpSender:
             self._params = {"api_key": api_key}
             self._headers = {}
         self._post_headers = {**self._headers, "Content-Type": "application/json"}
-        # The POST's URL, query included, built once: letting aiohttp merge `params` into the URL
-        # costs about 20 µs a request, an eighth of a request's whole CPU time on loopback.
+        # The POST's URL, query included, built once: aiohttp merging `params` into the URL on
+        # every request stood out in the profile beside aiohttp's own work.
         # A URL yarl cannot parse is left to aiohttp, which reports it on the first request.
         self._post_url: str | URL = self._url
         self._post_params: dict[str, str] | None = self._params
@@ -106,7 +106,7 @@ class HttpSender:
 
     async def create(self, payload: dict[str, Any]) -> Answer:
         """POST one code; never follows redirects (a 301/302 would turn the POST into a GET)."""
-        # orjson: a tenth of the standard library's cost for a body this size, compact already.
+        # orjson: under a tenth of the standard library's cost for a body this size, compact.
         body = orjson.dumps(payload)
         return await self._request(
             "POST", self._post_params, self._post_headers, body, self._post_url
