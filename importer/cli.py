@@ -7,8 +7,10 @@ traceback. The API key comes only from the environment and is scrubbed from ever
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
+import signal
 import sys
 import time
 import traceback
@@ -28,15 +30,21 @@ log = logging.getLogger("importer")
 _SECRETS: list[str] = []
 
 COMMANDS = {
-    "run": "validate and create every valid row's code",
+    "run": "validate and create every valid row's code (--update: apply edits too)",
     "validate": "validate only; nothing is sent",
+    "undo": "delete the codes this sheet's journal created, never a redeemed one",
+    "audit": "what Zype holds now for every row; nothing is changed",
     "status": "what the journal knows",
     "sandbox": "serve a local imitation of the API",
 }
 EXAMPLES = {
     "run": "example:\n  ZYPE_API_KEY=... zype-import run promo_codes.xlsx --rate 10\n"
-    "  zype-import run samples/promo_codes.csv --sandbox",
+    "  zype-import run samples/promo_codes.csv --sandbox\n"
+    "  zype-import run promo_codes.xlsx --update   # also PUT dates/entitlements edited since",
     "validate": "example:\n  zype-import validate promo_codes.csv --results checked.csv",
+    "undo": "example:\n  zype-import undo promo_codes.xlsx          # shows what it would do\n"
+    "  zype-import undo promo_codes.xlsx --yes    # deletes",
+    "audit": "example:\n  zype-import audit promo_codes.xlsx --expiring-within 30",
     "status": "example:\n  zype-import status --journal promo_codes.results.journal",
     "sandbox": "example:\n  zype-import sandbox --port 8808 --faults latency=0.05,error_rate=0.1",
 }
@@ -102,7 +110,7 @@ def parse_faults(spec: str | None) -> Faults:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="the spreadsheet: .csv or .xlsx")
+    parser.add_argument("input", help="the spreadsheet: .csv, .xlsx or .ods")
     parser.add_argument("--config", metavar="FILE", help="YAML settings (see config/default.yaml)")
     parser.add_argument(
         "--results", metavar="FILE", help="results CSV (default: INPUT.results.csv)"
@@ -148,12 +156,30 @@ def build_parser() -> argparse.ArgumentParser:
         )
         for name, summary in COMMANDS.items()
     }
-    _common(commands["run"])
-    _common(commands["validate"])
+    for name in ("run", "validate", "undo", "audit"):
+        _common(commands[name])
+    for name in ("run", "validate"):
+        commands[name].add_argument(
+            "--update",
+            action="store_true",
+            help="also PUT the date and entitlement of codes whose row was edited since created",
+        )
+    commands["undo"].add_argument(
+        "--yes", action="store_true", help="really delete (without it, only show what it would do)"
+    )
+    audit = commands["audit"]
+    audit.add_argument("--output", metavar="FILE", help="audit file (default: INPUT.audit.csv)")
+    audit.add_argument(
+        "--expiring-within",
+        type=int,
+        metavar="DAYS",
+        help="mark unredeemed codes that expire within DAYS",
+    )
     status = commands["status"]
     status.add_argument("input", nargs="?", help="the spreadsheet, to find its default journal")
     status.add_argument("--results", metavar="FILE", help="the results file the run wrote")
     status.add_argument("--journal", metavar="FILE", help="the journal to read")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
     sandbox = commands["sandbox"]
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8808)
@@ -174,12 +200,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """run, validate, undo, audit: the commands that read a sheet (and its journal)."""
     from importer.pipeline import Paths, Target, run_file, validate_file
 
     settings = _settings(args)
     key = os.environ.get(settings.api.key_env, "")
     _SECRETS.append(key)
     _setup_logging(args.verbosity, args.log_file, [key])
+    if args.command == "audit" and args.expiring_within is not None and args.expiring_within < 0:
+        raise UsageError("--expiring-within: DAYS must be 0 or more")
     paths = Paths.for_input(
         args.input,
         args.results or settings.output.results,
@@ -187,8 +216,9 @@ def _run(args: argparse.Namespace) -> int:
         args.summary or settings.output.summary,
     )
     quiet = args.verbosity < 0
+    today = date.today()
     if args.command == "validate":
-        return validate_file(paths, settings, today=date.today(), quiet=quiet)
+        return validate_file(paths, settings, today=today, quiet=quiet, update=args.update)
     if args.sandbox:
         target = Target.in_process_sandbox(parse_faults(args.sandbox_faults))
     else:
@@ -198,8 +228,29 @@ def _run(args: argparse.Namespace) -> int:
                 "or try --sandbox"
             )
         target = Target(settings.api.url, key)
+        target.check()
+    progress = not args.no_progress
+    if args.command == "undo":
+        from importer.undo import undo_file
+
+        return undo_file(
+            paths, settings, target, today=today, yes=args.yes, quiet=quiet, progress=progress
+        )
+    if args.command == "audit":
+        from importer.audit import audit_file
+
+        return audit_file(
+            paths,
+            settings,
+            target,
+            today=today,
+            output=Path(args.output) if args.output else None,
+            expiring_within=args.expiring_within,
+            quiet=quiet,
+            progress=progress,
+        )
     return run_file(
-        paths, settings, target, today=date.today(), quiet=quiet, progress=not args.no_progress
+        paths, settings, target, today=today, quiet=quiet, progress=progress, update=args.update
     )
 
 
@@ -213,14 +264,23 @@ def _status(args: argparse.Namespace) -> int:
     else:
         raise UsageError("status needs the spreadsheet, --results or --journal")
     status = journal_status(journal)
+    if args.json:
+        print(json.dumps({"journal": str(journal), **status.as_json()}, indent=2))
+        return 0
     print(f"journal: {journal}")
-    print(f"rows: {sum(status.counts.values())}")
+    last = status.last_run
+    if last is not None and last.rows is not None:
+        finished = ", ".join(f"{n} {state}" for state, n in last.counts.items() if n)
+        print(
+            f"last {last.command}: {last.rows} rows in the sheet: {last.codes} codes,"
+            f" {last.invalid} invalid rows" + (f"; results: {finished}" if finished else "")
+        )
+    print(f"journal rows: {sum(status.counts.values())}")
     for name, count in status.counts.items():
         print(f"  {name}: {count}")
     if status.unreached:
-        print(f"  not reached by the last run: {status.unreached}")
+        print(f"  new rows the last run never reached: {status.unreached}")
     print(f"left to do: {status.left}")
-    last = status.last_run
     if last is None:
         print("last run: none")
         return 0
@@ -244,8 +304,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # SIGTERM outside the sending loop (which stops cleanly on its own) ends like Ctrl-C: with
+    # the journal consistent and a one-line message, never a bare -15.
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        if args.command in ("run", "validate"):
+        return _main(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _main(args: argparse.Namespace) -> int:
+    try:
+        if args.command in ("run", "validate", "undo", "audit"):
             return _run(args)
         if args.command == "status":
             return _status(args)
@@ -263,7 +337,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"zype-import: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("zype-import: interrupted before anything was sent", file=sys.stderr)
+        from importer.context import ACTIVITY
+
+        if ACTIVITY["marked"]:
+            print(
+                "zype-import: interrupted; every request sent is in the journal:"
+                " the same command finishes the job",
+                file=sys.stderr,
+            )
+        else:
+            print("zype-import: interrupted before anything was sent", file=sys.stderr)
         return 3
     except Exception:
         # A bug, not a user error: keep the traceback for the report, without the key.

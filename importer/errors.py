@@ -9,9 +9,13 @@ means the run, or one request, cannot go on::
     │   ├── InputError                  unreadable spreadsheet, missing column, missing sheet
     │   ├── JournalBusyError            another run holds the journal
     │   └── OutputError                 the results or summary file cannot be written
+    ├── JournalError                 2 or 3  the journal cannot be read or written (sqlite3 errors,
+    │                                        translated in :mod:`importer.journal` only): 2 when
+    │                                        it happens before anything was sent, else 3
     ├── StopRun                      3  stopped part-way; the next run picks up `pending` rows
     │   ├── AuthError                   401/403: the key is wrong, nothing more is sent
-    │   ├── ApiUnavailableError         too many consecutive failures
+    │   ├── ApiUnavailableError         too many consecutive failures, or api.url is not the
+    │   │                               API (a 404 to the list call, an HTML page, a redirect)
     │   └── Interrupted                 SIGINT / SIGTERM
     └── ApiError                        one request's outcome, raised inside the sender
         ├── PermanentApiError           never retried
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
 
 # A key's value ends where a URL, a header or the markup around an echoed URL goes on.
 _KEY_PARAM = re.compile(r"(?i)(api_key=)[^&#\s'\"<>]+")
@@ -43,12 +48,28 @@ MIN_SECRET_LENGTH = 8
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Return *text* with every secret and every ``api_key=...`` value replaced by ``***``."""
+    """Return *text* with every secret and every ``api_key=...`` value replaced by ``***``.
+
+    Each secret is removed in every form :func:`secret_forms` gives (raw or percent-encoded), since
+    a URL in an error's text carries the key encoded.
+    """
     for secret in secrets:
-        if len(secret) >= MIN_SECRET_LENGTH:
-            text = text.replace(secret, "***")
+        for form in secret_forms(secret):
+            if len(form) >= MIN_SECRET_LENGTH:
+                text = text.replace(form, "***")
     text = _KEY_PARAM.sub(r"\1***", text)
     return _KEY_HEADER.sub(r"\1***", text)
+
+
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """*secret* as it may appear in text: raw, or percent-encoded as in a URL (``%2B``, ``+``).
+
+    Longest first, so replacing them in order never leaves part of a longer form behind.
+    """
+    if not secret:
+        return ()
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def names_a_key(text: bytes) -> bool:
@@ -87,6 +108,20 @@ class OutputError(UsageError):
     Checked before anything is sent; should writing still fail at the end of a run, every
     outcome is in the journal and the message says so: the same command writes the file again.
     """
+
+
+class JournalError(ImporterError):
+    """The journal cannot be read or written; the message names the file and the cause.
+
+    The exit code says whether anything was sent: 2 when the journal failed before the first
+    request (a file that is not a journal, a locked or unreadable one), 3 once requests went
+    out (a full disk mid-run): every code is still created at most once, since a row is marked
+    before its request leaves, and the rerun looks up whatever was in flight.
+    """
+
+    def __init__(self, message: str, *, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class StopRun(ImporterError):

@@ -16,9 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import quote, quote_plus
 
 import aiohttp
 import orjson
@@ -31,27 +29,16 @@ from importer.errors import (
     TransportError,
     names_a_key,
     redact,
+    secret_forms,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """An HTTP answer, reduced to what the importer decides on."""
-
-    status: int
-    body: Any
-    retry_after: str | None = None
+from importer.wire import COLLECTION, Answer, Request
 
 
 class Sender(Protocol):
-    """What :class:`~importer.submit.Submitter` needs; tests pass fakes."""
+    """What the request engine needs; tests pass fakes."""
 
-    async def create(self, payload: dict[str, Any]) -> Answer:
-        """``POST /redemption_codes``."""
-        ...
-
-    async def find(self, code: str) -> Answer:
-        """``GET /redemption_codes?code=...``."""
+    async def send(self, request: Request) -> Answer:
+        """Make *request* against the API's redemption-code collection."""
         ...
 
 
@@ -79,22 +66,23 @@ _LABELS: tuple[tuple[type[BaseException], str], ...] = (
 
 
 class HttpSender:
-    """Talks to the API over an aiohttp session; the key goes as a query parameter or header."""
+    """Talks to the API over an aiohttp session; the key goes as a query parameter or header.
+
+    Its ``repr`` and every message it makes hold no secret.
+    """
 
     def __init__(self, session: aiohttp.ClientSession, config: ApiConfig, api_key: str) -> None:
         self._session = session
-        self._url = config.url.rstrip("/") + "/redemption_codes"
+        self._url = config.url.rstrip("/") + COLLECTION
         # The key as it may appear in an error's text: raw, or percent-encoded in a URL.
-        self._secrets = tuple(
-            sorted({api_key, quote(api_key, safe=""), quote_plus(api_key)}, key=len, reverse=True)
-        )
+        self._secrets = secret_forms(api_key)
         if config.key_in == "header":
             self._params: dict[str, str] = {}
             self._headers = {"x-zype-key": api_key}
         else:
             self._params = {"api_key": api_key}
             self._headers = {}
-        self._post_headers = {**self._headers, "Content-Type": "application/json"}
+        self._body_headers = {**self._headers, "Content-Type": "application/json"}
         # The POST's URL, query included, built once: aiohttp merging `params` into the URL on
         # every request stood out in the profile beside aiohttp's own work.
         # A URL yarl cannot parse is left to aiohttp, which reports it on the first request.
@@ -104,18 +92,20 @@ class HttpSender:
             self._post_url = URL(self._url).extend_query(self._params)
             self._post_params = None
 
-    async def create(self, payload: dict[str, Any]) -> Answer:
-        """POST one code; never follows redirects (a 301/302 would turn the POST into a GET)."""
-        # orjson: under a tenth of the standard library's cost for a body this size, compact.
-        body = orjson.dumps(payload)
-        return await self._request(
-            "POST", self._post_params, self._post_headers, body, self._post_url
-        )
+    def __repr__(self) -> str:
+        return f"HttpSender({redact(self._url, self._secrets)!r})"
 
-    async def find(self, code: str) -> Answer:
-        """Look one code up by its exact string."""
-        params = {**self._params, "code": code, "per_page": "100"}
-        return await self._request("GET", params, self._headers, None)
+    async def send(self, request: Request) -> Answer:
+        """Make *request*; never follows redirects (a 301/302 would turn a write into a GET)."""
+        headers = self._headers if request.body is None else self._body_headers
+        if request.method == "POST" and not request.path and not request.params:
+            return await self._request(
+                "POST", self._post_params, headers, request.body, self._post_url
+            )
+        params = {**dict(request.params), **self._params}
+        return await self._request(
+            request.method, params, headers, request.body, self._url + request.path
+        )
 
     async def _request(
         self,
@@ -123,13 +113,13 @@ class HttpSender:
         params: dict[str, str] | None,
         headers: dict[str, str],
         body: bytes | None,
-        url: str | URL | None = None,
+        url: str | URL,
     ) -> Answer:
         answered = False
         try:
             async with self._session.request(
                 method,
-                self._url if url is None else url,
+                url,
                 params=params,
                 headers=headers,
                 data=body,

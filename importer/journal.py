@@ -1,16 +1,29 @@
 """The SQLite journal: every row's state before and after each request, so a rerun resumes.
 
 A row is known by :attr:`importer.models.Record.key` (its code, or for a generated code its
-content and occurrence), so edits elsewhere in the sheet do not move it. Its states::
+content and occurrence), so edits elsewhere in the sheet do not move it. Its states, every change
+going through :func:`transition`::
 
-    (new) ──store_generated──> pending            generated codes, before anything is sent
-    (new), pending, failed, ──mark_sending──> sending ──record──> created | rejected | failed
-    rejected with new content                                      | pending | sending
+    (new), deleted, rejected ──generate──> pending       generated codes, before anything is sent
+    (new), pending, failed, ──send──> sending ──record──> created | rejected | failed
+    rejected, deleted                                      | pending | sending
+    created ──delete──> deleting ──record──> deleted | created (kept, refused, never sent)
+                                             | deleting (may have been applied)
+    created ──record an update──> created (with the new values)
 
 ``sending`` is committed for a whole batch, in one commit, before any of it goes out, so after a
 crash (even ``kill -9``) only the rows still ``sending`` may have reached the API: the next run
 looks them up before it sends anything (:func:`plan`). Outcomes are buffered and committed in
 groups; an outcome lost in a crash leaves its row ``sending``, which is looked up again.
+
+``deleting`` works like ``sending``: marked in one commit before a DELETE leaves, so after a
+crash the next ``undo`` reads the code's state again and deletes it if Zype still holds it. A
+``PUT`` needs no mark: sending the same values twice does no harm, and the journal keeps the old
+values until the API confirms the new ones.
+
+Every :mod:`sqlite3` error is translated here, at one boundary, into
+:class:`~importer.errors.JournalError` naming the journal and the cause; a file that is not a
+journal is never written to, overwritten or deleted (it may be the record of what was created).
 
 Durability: WAL with ``synchronous=FULL`` by default. Two commits must survive before a request
 leaves: the generated code (else, after a power loss, the rerun makes a second code for the same
@@ -28,6 +41,7 @@ the holder (pid and start time) for the message the second run prints.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import gc
@@ -37,12 +51,12 @@ import operator
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
-from importer.errors import JournalBusyError, UsageError
+from importer.errors import JournalBusyError, JournalError, UsageError
 from importer.models import Outcome, Record, Status
 
 SCHEMA = """
@@ -58,7 +72,10 @@ CREATE TABLE IF NOT EXISTS rows (
     http_status INTEGER,
     attempts INTEGER NOT NULL DEFAULT 0,
     unsure INTEGER NOT NULL DEFAULT 0,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    born REAL,
+    created_at REAL,
+    updates INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (
     name TEXT PRIMARY KEY,
@@ -74,11 +91,22 @@ CREATE TABLE IF NOT EXISTS runs (
     outcome TEXT,
     summary TEXT,
     codes INTEGER,
-    to_send INTEGER
+    to_send INTEGER,
+    plan TEXT
 );
 """
-#: Columns added to ``runs`` after the first release, for journals made before them.
-_RUN_COLUMNS = {"codes": "INTEGER", "to_send": "INTEGER"}
+#: Columns added after the first release, for journals made before them.
+_ADDED_COLUMNS = {
+    "runs": {"codes": "INTEGER", "to_send": "INTEGER", "plan": "TEXT"},
+    "rows": {
+        "born": "REAL",
+        "created_at": "REAL",
+        "updates": "INTEGER NOT NULL DEFAULT 0",
+    },
+}
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 #: The columns an :class:`Entry` is loaded from, in its field order.
 _ENTRY_COLUMNS = "fingerprint, status, api_id, nice_code, error, http_status, attempts, unsure"
@@ -126,6 +154,62 @@ SEND = Plan(send=True)
 LOOK_UP_FIRST = Plan(send=True, unsure=True)
 
 
+#: Journal states a row can be in ("" for a row the journal does not know yet).
+_NEW = ""
+_P, _S, _C, _R, _F = (
+    Status.PENDING,
+    Status.SENDING,
+    Status.CREATED,
+    Status.REJECTED,
+    Status.FAILED,
+)
+_DG, _DD = Status.DELETING, Status.DELETED
+
+#: (state, event) -> next state. Events are the marks made before a request (``generate``,
+#: ``send``, ``delete``) and the outcome statuses recorded after one, per operation.
+TRANSITIONS: dict[tuple[str, str], str] = {
+    # a generated code stored before anything is sent (a new one after a deletion or a clash)
+    **{(state, "generate"): _P for state in (_NEW, _P, _DD, _R)},
+    # a create marked before it goes out
+    **{(state, "send"): _S for state in (_NEW, _P, _F, _R, _S, _DD)},
+    **{(_S, f"create:{status}"): status for status in (_C, _R, _F, _P, _S)},
+    # a delete marked before it goes out
+    (_C, "delete"): _DG,
+    (_DG, "delete"): _DG,
+    (_DG, f"delete:{Status.DELETED}"): _DD,
+    (_DG, f"delete:{Status.REJECTED}"): _C,  # refused: the code is still there
+    (_DG, f"delete:{Status.KEPT}"): _C,
+    (_DG, f"delete:{Status.PENDING}"): _C,  # never sent
+    (_DG, f"delete:{Status.FAILED}"): _DG,  # may have been applied: read again next time
+    (_DG, f"delete:{Status.SENDING}"): _DG,
+    # an update changes the values, never the state; every other verdict leaves the row as it is
+    **{
+        (_C, f"update:{status}"): _C
+        for status in (
+            Status.UPDATED,
+            Status.MISSING,
+            Status.KEPT,
+            _R,
+            _F,
+            _P,
+            _S,
+        )
+    },
+}
+
+
+def transition(state: str, event: str) -> str:
+    """The row's next journal state; :class:`~importer.errors.JournalError` for a change the
+    journal does not allow (a bug: e.g. recording an outcome for a row never marked)."""
+    try:
+        return TRANSITIONS[(state, event)]
+    except KeyError:
+        raise JournalError(
+            f"journal: a row in state '{state or 'new'}' cannot take '{event}' (a bug)",
+            exit_code=3,
+        ) from None
+
+
 def plan(record: Record, entry: Entry | None) -> Plan:
     """Decide from the journal whether *record* is sent, and whether it is looked up first.
 
@@ -135,18 +219,58 @@ def plan(record: Record, entry: Entry | None) -> Plan:
       may have been "already taken" for a code that now matches the row.
     - ``sending`` (a crash while a request was out) or an unsure ``failed``/``pending`` row:
       looked up first, sent only if the API does not hold it.
-    - ``pending``, ``failed`` or unknown: sent.
+    - ``deleting``: an undo is unfinished; never sent until ``undo`` settles it.
+    - ``pending``, ``failed``, ``deleted`` or unknown: sent.
     """
     if entry is None:
         return SEND
     status = entry.status
-    if status == Status.CREATED:
+    if status == Status.CREATED or status == Status.DELETING:
         return SKIP
+    if status == Status.DELETED:
+        return SEND
     if status == Status.REJECTED:
         return SKIP if entry.fingerprint == record.fingerprint else LOOK_UP_FIRST
     if status == Status.SENDING or entry.unsure:
         return LOOK_UP_FIRST
     return SEND
+
+
+class Created(NamedTuple):
+    """A code the journal records as created (or as being deleted), read from disk."""
+
+    record: Record
+    api_id: str
+    status: str
+    #: When it was created (epoch seconds, this machine's clock).
+    created_at: float
+
+
+def _guarded(method: Callable[P, T]) -> Callable[P, T]:
+    """Translate :mod:`sqlite3` errors in a :class:`Journal` method into JournalError."""
+
+    @functools.wraps(method)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            journal = args[0]
+            assert isinstance(journal, Journal)
+            raise journal.failure(exc) from None
+
+    return guarded
+
+
+def describe(exc: sqlite3.Error) -> str:
+    """An sqlite3 error as a cause a user can act on."""
+    text = str(exc)
+    if "disk is full" in text or "disk I/O error" in text:
+        return f"the disk is full or failing ({text})"
+    if "not a database" in text or "malformed" in text:
+        return f"not a zype-import journal, or damaged ({text}); it was left as it is"
+    if "readonly" in text or "read-only" in text:
+        return f"cannot write to it ({text})"
+    return text
 
 
 class Journal:
@@ -162,10 +286,24 @@ class Journal:
         self._lock_fd = lock_fd
         self._buffer: list[tuple[Any, ...]] = []
         self._last_flush = time.monotonic()
-        self.entries: dict[str, Entry] = _load_entries(connection)
+        #: A request may have gone out since the journal was opened (decides the exit code).
+        self.marked = False
+        try:
+            self.entries: dict[str, Entry] = _load_entries(connection)
+        except sqlite3.Error as exc:
+            raise self.failure(exc) from None
         self.run_id: int | None = None
 
+    def failure(self, exc: sqlite3.Error) -> JournalError:
+        """*exc* as the error the user sees: 3 once a request may have gone out, else 2."""
+        after = "; every code sent so far was marked first: the same command finishes the job"
+        return JournalError(
+            f"{self.path}: {describe(exc)}" + (after if self.marked else ""),
+            exit_code=3 if self.marked else 2,
+        )
+
     # -- runs ------------------------------------------------------------------------------
+    @_guarded
     def bind_target(self, target: str) -> None:
         """Tie the journal to one API; refuse another, whose codes it knows nothing about.
 
@@ -182,6 +320,7 @@ class Journal:
                 "pass another --journal"
             )
 
+    @_guarded
     def start_run(self, command: str, source: str) -> None:
         """Record that a run started (its end is recorded by :meth:`finish_run`)."""
         with self._db:
@@ -191,17 +330,21 @@ class Journal:
             )
         self.run_id = cursor.lastrowid
 
-    def note_plan(self, codes: int, to_send: int) -> None:
-        """Record how many codes the sheet holds and how many this run sets out to send.
+    @_guarded
+    def note_plan(self, plan: dict[str, int]) -> None:
+        """Record what this run found and sets out to do (``rows``, ``codes``, ``invalid``,
+        ``to_send``, ``fresh``: rows the journal has never seen).
 
-        ``status`` uses it to count the rows a killed run never reached, which the journal
-        otherwise knows nothing about.
+        ``status`` uses it to show the whole last run, the rows it never reached included,
+        which the journal otherwise knows nothing about.
         """
         with self._db:
             self._db.execute(
-                "UPDATE runs SET codes = ?, to_send = ? WHERE id = ?", (codes, to_send, self.run_id)
+                "UPDATE runs SET codes = ?, to_send = ?, plan = ? WHERE id = ?",
+                (plan.get("codes"), plan.get("to_send"), json.dumps(plan), self.run_id),
             )
 
+    @_guarded
     def finish_run(self, outcome: str, summary: dict[str, Any]) -> None:
         """Commit the buffered outcomes and record how the run ended, in one commit."""
         with self._db:
@@ -212,16 +355,23 @@ class Journal:
             )
 
     # -- rows ------------------------------------------------------------------------------
+    @_guarded
     def generated_codes(self) -> dict[str, str]:
-        """Codes already generated, by record key, so a rerun never generates a second one."""
+        """Codes generated for rows whose code still stands, by record key, so a rerun never
+        generates a second one. A deleted row's code is gone: it gets a new one."""
         # Keys sort by prefix: a range of the primary key holds exactly the generated rows.
         return dict(
-            self._db.execute("SELECT key, code FROM rows WHERE key >= 'gen:' AND key < 'gen;'")
+            self._db.execute(
+                "SELECT key, code FROM rows WHERE key >= 'gen:' AND key < 'gen;'"
+                " AND status != 'deleted'"
+            )
         )
 
-    def adopt_generated(self, records: Iterable[Record]) -> int:
+    @_guarded
+    def adopt_generated(self, records: Iterable[Record]) -> list[tuple[Record, str]]:
         """Give each of *records* (rows with a code of their own and no entry yet) the entry of a
-        code this journal generated, if it is the same code; return how many were adopted.
+        code this journal generated, if it is the same code; return ``(record, source key)`` for
+        each adopted.
 
         Marketing copies generated codes from the results file into the sheet (to print them,
         or to edit a row without getting a new code). Such a row is the generated row's code,
@@ -230,31 +380,51 @@ class Journal:
         """
         generated = {code.upper(): key for key, code in self.generated_codes().items() if code}
         if not generated:
-            return 0
+            return []
         adopted = [(r, generated[r.code.upper()]) for r in records if r.code.upper() in generated]
         now = time.time()
         with self._db:
             for record, source in adopted:
                 self._db.execute(
                     "INSERT INTO rows (key, row, code, fingerprint, status, api_id, nice_code,"
-                    " error, http_status, attempts, unsure, updated) SELECT ?, ?, ?, fingerprint,"
-                    " status, api_id, nice_code, error, http_status, attempts, unsure, ?"
-                    " FROM rows WHERE key = ?",
-                    (record.key, record.row, record.code, now, source),
+                    " error, http_status, attempts, unsure, updated, born, created_at, updates)"
+                    " SELECT ?, ?, ?, fingerprint, status, api_id, nice_code, error, http_status,"
+                    " attempts, unsure, ?, ?, created_at, updates FROM rows WHERE key = ?",
+                    (record.key, record.row, record.code, now, now, source),
                 )
                 entry = self.entries[source]
                 self.entries[record.key] = entry._replace(row=record.row, code=record.code)
-        return len(adopted)
+        return adopted
 
+    @_guarded
     def known_codes(self) -> set[str]:
         """Every code the journal holds, upper-cased: a new generated code must avoid them."""
         return set(map(operator.itemgetter(0), self._db.execute("SELECT upper(code) FROM rows")))
 
+    @_guarded
+    def created(self) -> list[Created]:
+        """Every code the journal records as created or being deleted, in row order.
+
+        Read from disk, so rows no longer in the sheet are included: ``undo`` and ``audit``
+        answer for every code this journal created.
+        """
+        self.flush()
+        rows = self._db.execute(
+            "SELECT key, row, code, fingerprint, status, api_id, COALESCE(created_at, updated)"
+            " FROM rows WHERE status IN ('created', 'deleting') ORDER BY row, key"
+        )
+        return [
+            Created(Record.from_fingerprint(row, key, code, fp), api_id, status, at)
+            for key, row, code, fp, status, api_id, at in rows
+        ]
+
+    @_guarded
     def store_generated(self, records: Iterable[Record]) -> None:
         """Write freshly generated codes as ``pending`` in one commit, before anything is sent."""
         with self._db:
-            self._upsert(records, Status.PENDING)
+            self._upsert(records, "generate", Status.PENDING)
 
+    @_guarded
     def mark_sending(self, records: Sequence[Record]) -> None:
         """Mark a batch ``sending`` before any of it goes out.
 
@@ -262,25 +432,57 @@ class Journal:
         """
         with self._db:
             self._write_buffer()
-            self._upsert(records, Status.SENDING)
+            self._upsert(records, "send", Status.SENDING)
+        self.marked = True
 
-    def record(self, record: Record, outcome: Outcome) -> None:
-        """Buffer an outcome; it is committed with its group (see :meth:`flush`)."""
+    @_guarded
+    def mark_deleting(self, records: Sequence[Record]) -> None:
+        """Mark a batch ``deleting`` before any DELETE of it goes out (one commit)."""
+        with self._db:
+            self._write_buffer()
+            self._upsert(records, "delete", Status.DELETING)
+        self.marked = True
+
+    def record(self, record: Record, outcome: Outcome, operation: str = "create") -> None:
+        """Buffer the outcome of *operation* on a marked row; committed with its group.
+
+        The row's next state comes from :func:`transition`, which refuses a row never marked.
+        An update's verdicts other than ``updated`` (kept, missing, refused) change nothing.
+        """
+        old = self.entries.get(record.key)
+        state = transition(_NEW if old is None else old.status, f"{operation}:{outcome.status}")
+        assert old is not None  # transition refuses every outcome for a row never marked
+        if operation == "update" and outcome.status != Status.UPDATED:
+            return
+        if operation == "create":
+            fingerprint, api_id, nice_code = record.fingerprint, outcome.api_id, outcome.nice_code
+        else:
+            fingerprint = outcome.fingerprint or old.fingerprint
+            api_id, nice_code = old.api_id or outcome.api_id, outcome.nice_code or old.nice_code
         entry = Entry(
-            record.fingerprint,
-            str(outcome.status),
-            outcome.api_id,
-            outcome.nice_code,
+            fingerprint,
+            state,
+            api_id,
+            nice_code,
             outcome.error,
             outcome.http_status,
             outcome.attempts,
-            int(outcome.unsure or outcome.status == Status.SENDING),
+            int(outcome.unsure or state in (Status.SENDING, Status.DELETING)),
             record.row,
             record.code,
         )
         self.entries[record.key] = entry
-        # Only the outcome changes: the row, code and fingerprint were written when marked.
-        self._buffer.append((*entry[1:8], time.time(), record.key))
+        now = time.time()
+        self._buffer.append(
+            (
+                *entry[:8],
+                now,
+                state == Status.DELETED,
+                now if state == Status.CREATED else None,
+                int(outcome.status == Status.UPDATED),
+                record.key,
+            )
+        )
 
     def flush_if_due(self, interval: float, batch_size: int) -> None:
         """Commit buffered outcomes once there are `batch_size` of them or `interval` passed."""
@@ -288,6 +490,7 @@ class Journal:
         if self._buffer and (due or len(self._buffer) >= batch_size):
             self.flush()
 
+    @_guarded
     def flush(self) -> None:
         """Commit every buffered outcome in one transaction."""
         if self._buffer:
@@ -299,24 +502,27 @@ class Journal:
         """Write the buffered outcomes into the open transaction."""
         if self._buffer:
             self._db.executemany(
-                "UPDATE rows SET status = ?, api_id = ?, nice_code = ?, error = ?,"
-                " http_status = ?, attempts = ?, unsure = ?, updated = ? WHERE key = ?",
+                "UPDATE rows SET fingerprint = ?, status = ?, api_id = ?, nice_code = ?,"
+                " error = ?, http_status = ?, attempts = ?, unsure = ?, updated = ?,"
+                " created_at = CASE WHEN ? THEN NULL ELSE COALESCE(created_at, ?) END,"
+                " updates = updates + ? WHERE key = ?",
                 self._buffer,
             )
             self._buffer.clear()
         self._last_flush = time.monotonic()
 
-    def _upsert(self, records: Iterable[Record], status: Status) -> None:
+    def _upsert(self, records: Iterable[Record], event: str, status: Status) -> None:
         """Set *records* to *status* (into the open transaction), keeping their last outcome.
 
         A row that may already be on the API (``sending``, or unsure) stays unsure.
         """
         now = time.time()
         params = []
-        sending = status == Status.SENDING
+        marking = status in (Status.SENDING, Status.DELETING)
         for record in records:
             old = self.entries.get(record.key)
-            unsure = int(sending or (old is not None and bool(old.unsure)))
+            transition(_NEW if old is None else old.status, event)  # refuses a wrong mark
+            unsure = int(marking or (old is not None and bool(old.unsure)))
             if old is None:
                 new = Entry(
                     record.fingerprint,
@@ -331,30 +537,47 @@ class Journal:
                     record.code,
                 )
             else:
+                # A delete keeps what was created; a create (again) takes the row's values.
+                fingerprint = old.fingerprint if event == "delete" else record.fingerprint
                 new = old._replace(
                     row=record.row,
                     code=record.code,
-                    fingerprint=record.fingerprint,
+                    fingerprint=fingerprint,
                     status=str(status),
                     unsure=unsure,
                 )
             self.entries[record.key] = new
             params.append(
-                (record.key, record.row, record.code, record.fingerprint, str(status), unsure, now)
+                (
+                    record.key,
+                    record.row,
+                    record.code,
+                    new.fingerprint,
+                    str(status),
+                    unsure,
+                    now,
+                    now,
+                )
             )
         self._db.executemany(
-            "INSERT INTO rows (key, row, code, fingerprint, status, unsure, updated)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET row = excluded.row,"
+            "INSERT INTO rows (key, row, code, fingerprint, status, unsure, updated, born)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET row = excluded.row,"
             " code = excluded.code, fingerprint = excluded.fingerprint,"
             " status = excluded.status, unsure = excluded.unsure, updated = excluded.updated",
             params,
         )
 
     def close(self) -> None:
-        """Commit what is buffered, close the database and release the lock."""
+        """Commit what is buffered, close the database and release the lock.
+
+        The lock is released even when the last commit fails (a full disk): the error is
+        raised after.
+        """
         try:
-            self.flush()
-            self._db.close()
+            try:
+                self.flush()
+            finally:
+                self._db.close()
         finally:
             if self._lock_fd is not None:
                 os.ftruncate(self._lock_fd, 0)  # no holder named any more
@@ -388,19 +611,23 @@ def _load_entries(db: sqlite3.Connection) -> dict[str, Entry]:
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
-    db = sqlite3.connect(path)
+    try:
+        db = sqlite3.connect(path)
+    except sqlite3.Error as exc:
+        raise JournalError(f"{path}: {describe(exc)}") from None
     try:
         db.execute("PRAGMA busy_timeout = 5000")  # before WAL, which may need to wait
         db.execute("PRAGMA journal_mode = WAL")
         db.execute(f"PRAGMA synchronous = {synchronous}")
         db.executescript(SCHEMA)
-        have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
-        for name, kind in _RUN_COLUMNS.items():
-            if name not in have:
-                db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
-    except sqlite3.DatabaseError as exc:
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns.items():
+                if name not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    except sqlite3.Error as exc:
         db.close()
-        raise UsageError(f"{path}: not a zype-import journal ({exc})") from None
+        raise JournalError(f"{path}: {describe(exc)}") from None
     return db
 
 
@@ -447,3 +674,99 @@ def open_journal(path: str | Path, *, synchronous: str = "FULL") -> Journal:
     except BaseException:
         os.close(fd)
         raise
+
+
+@contextlib.contextmanager
+def read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection, without the lock: never blocks a running import, nor is blocked.
+
+    SQLite's WAL lets it read a consistent snapshot while a run writes. sqlite3 errors become
+    :class:`~importer.errors.JournalError` (exit 2: nothing is sent by a reader).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{path}: no journal here yet (run an import first, or pass --journal)")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise JournalError(f"{path}: {describe(exc)}") from None
+    try:
+        yield db
+    except sqlite3.Error as exc:
+        raise JournalError(f"{path}: {describe(exc)}") from None
+    finally:
+        db.close()
+
+
+def read_entries(path: str | Path) -> dict[str, Entry]:
+    """Every entry of the journal at *path*, read without its lock; empty if there is none."""
+    if not Path(path).exists():
+        return {}
+    with read_only(path) as db:
+        return _load_entries(db)
+
+
+# -- readers for ``status`` (read-only, no lock) ----------------------------------------------
+#: The states ``status`` lists, every one shown even at zero.
+LISTED_STATES = (
+    Status.CREATED, Status.REJECTED, Status.FAILED, Status.PENDING, Status.SENDING,
+    Status.DELETING, Status.DELETED,
+)  # fmt: skip
+#: States that still need a run (or an undo) to finish.
+UNFINISHED = (Status.FAILED, Status.PENDING, Status.SENDING, Status.DELETING)
+
+
+def state_counts(db: sqlite3.Connection) -> dict[str, int]:
+    """Rows per journal state, every listed state present."""
+    counts = {state.value: 0 for state in LISTED_STATES}
+    counts.update(db.execute("SELECT status, count(*) FROM rows GROUP BY status"))
+    return counts
+
+
+class RunRow(NamedTuple):
+    """The newest run, as recorded."""
+
+    command: str
+    source: str
+    pid: int
+    started: float
+    ended: float | None
+    outcome: str | None
+    summary: dict[str, Any]
+    plan: dict[str, int]
+
+
+def last_run(db: sqlite3.Connection) -> RunRow | None:
+    """The newest run the journal recorded, with its plan and summary (empty when missing)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    plan_column = "plan" if "plan" in have else "NULL"
+    planned = "codes, to_send" if "to_send" in have else "NULL, NULL"
+    row = db.execute(
+        f"SELECT command, source, pid, started, ended, outcome, summary, {plan_column},"
+        f" {planned} FROM runs ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    command, source, pid, started, ended, outcome, summary, plan, codes, to_send = row
+    planned_dict: dict[str, int] = json.loads(plan) if plan else {}
+    if not planned_dict and to_send is not None:  # journals from before the plan column
+        planned_dict = {"codes": codes, "to_send": to_send, "fresh": to_send}
+    return RunRow(
+        command,
+        source,
+        pid,
+        started,
+        ended,
+        outcome,
+        json.loads(summary) if summary else {},
+        planned_dict,
+    )
+
+
+def new_rows_since(db: sqlite3.Connection, started: float) -> int:
+    """Rows the journal first saw at or after *started* (the rows a run reached first)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(rows)")}
+    if "born" not in have:
+        return 0
+    (count,) = db.execute("SELECT count(*) FROM rows WHERE born >= ?", (started,)).fetchone()
+    return int(count)

@@ -20,15 +20,32 @@ def entitlement_field(kind: str) -> str:
 
 
 class Status(StrEnum):
-    """A row's state. The first five appear in the results file; `sending` only in the journal."""
+    """A row's state, in the journal, in an operation's outcome and in the results file.
+
+    The journal holds ``pending``, ``sending``, ``created``, ``rejected``, ``failed``,
+    ``deleting`` and ``deleted`` (see :func:`importer.journal.transition`); ``updated``, ``kept``
+    and ``missing`` are what one command did to a created code, shown in its results.
+    """
 
     CREATED = "created"
     INVALID = "invalid"
     REJECTED = "rejected"
     FAILED = "failed"
     PENDING = "pending"
-    #: Marked before a request goes out; found at start-up it means "look the code up first".
+    #: Marked before a create goes out; found at start-up it means "look the code up first".
     SENDING = "sending"
+    #: Marked before a DELETE goes out; found at start-up, the code may already be gone.
+    DELETING = "deleting"
+    #: The code was deleted by ``undo`` (or was found already gone).
+    DELETED = "deleted"
+    #: A created code whose date or entitlement ``run --update`` changed to the sheet's.
+    UPDATED = "updated"
+    #: A created code left as it is on purpose: a customer redeemed it.
+    KEPT = "kept"
+    #: A created code Zype no longer holds (deleted in Zype's admin).
+    MISSING = "missing"
+    #: A row ``undo`` or ``audit`` finds no created code for.
+    NOT_CREATED = "not created"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +87,12 @@ class Record:
         """What, besides the code, the API is asked to store; a change means the row was edited."""
         return f"{self.expiration_date}|{self.kind}|{self.entitlement_id}"
 
+    @classmethod
+    def from_fingerprint(cls, row: int, key: str, code: str, fingerprint: str) -> Record:
+        """The record a journal row stands for, rebuilt from what the journal stores."""
+        expiration_date, kind, entitlement_id = fingerprint.split("|")
+        return cls(row, key, code, expiration_date, kind, entitlement_id, key.startswith("gen:"))
+
     def payload(self) -> dict[str, dict[str, str]]:
         """The JSON body of ``POST /redemption_codes``."""
         return {
@@ -93,9 +116,13 @@ class Outcome:
     attempts: int = 0
     #: The API may hold this code although no success came back: look it up before resending.
     unsure: bool = False
+    #: A stable reason where one helps a later step (``code-taken``: another owner holds the code).
+    issue: str = ""
+    #: What the API now holds (date|kind|id), when an operation changed it (``updated``).
+    fingerprint: str = ""
 
     def with_attempts(self, attempts: int) -> Outcome:
-        """This outcome after *attempts* POSTs; under half the cost of ``dataclasses.replace``."""
+        """This outcome after *attempts* writes; under half the cost of ``dataclasses.replace``."""
         return Outcome(
             self.status,
             self.api_id,
@@ -104,6 +131,8 @@ class Outcome:
             self.http_status,
             attempts,
             self.unsure,
+            self.issue,
+            self.fingerprint,
         )
 
 

@@ -1,23 +1,20 @@
-"""The one place the stages are wired: load → validate → journal → submit → reconcile.
+"""Where the stages are wired for ``run`` and ``validate``: load → validate → journal →
+engine (create, then update) → reconcile.
 
 :func:`validate_file` and :func:`run_file` return the exit code the contract gives. Errors that
 mean nothing was sent (:class:`~importer.errors.UsageError`) propagate before anything is
-touched; once sending has begun, the results file and the journal are written whatever happens.
+touched; once sending has begun, the results file and the journal are written whatever happens
+(:class:`~importer.context.Context`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import gc
 import itertools
 import logging
-import secrets
-import signal
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -25,25 +22,22 @@ from typing import Any, TextIO
 
 from importer.codes import assign_codes
 from importer.config import Settings
-from importer.errors import Interrupted, OutputError, StopRun
-from importer.faults import Faults
-from importer.http import HttpSender, open_session
-from importer.journal import Entry, Journal, open_journal, plan
-from importer.limiter import PacedLimiter
+from importer.context import Context, Target
+from importer.engine import Runner
+from importer.errors import OutputError
+from importer.journal import Entry, Journal, plan, read_entries
+from importer.live import read_live
 from importer.load import load
-from importer.models import Outcome, Record, Status
-from importer.pool import Work, run_pool
-from importer.progress import Progress
-from importer.reconcile import (
-    build_lines,
-    check_writable,
-    format_summary,
-    summarize,
-    write_results,
-    write_summary,
-)
-from importer.submit import Submitter, Tally
+from importer.models import Outcome, Record, RowIssue, Status
+from importer.ops import CREATE, UPDATE, Held
+from importer.ops.create import CODE_TAKEN
+from importer.ops.write import GONE
+from importer.pool import Work
+from importer.reconcile import build_lines, check_writable, write_results
 from importer.validate import Checked, validate
+from importer.wire import LiveCode
+
+__all__ = ["Paths", "Target", "load_checked", "run_file", "validate_file"]
 
 log = logging.getLogger("importer")
 
@@ -72,26 +66,8 @@ class Paths:
         return cls(source, results_path, journal_path, Path(summary) if summary else None)
 
 
-@dataclass(frozen=True)
-class Target:
-    """The API a run talks to; ``faults`` set means an in-process sandbox is started."""
-
-    url: str
-    api_key: str
-    sandbox: Faults | None = None
-
-    @property
-    def label(self) -> str:
-        """What the journal is bound to."""
-        return "sandbox" if self.sandbox is not None else self.url.rstrip("/")
-
-    @classmethod
-    def in_process_sandbox(cls, faults: Faults) -> Target:
-        """A sandbox on a free loopback port, with a throwaway key."""
-        return cls(url="", api_key=f"sandbox-{secrets.token_hex(8)}", sandbox=faults)
-
-
-def _load(paths: Paths, settings: Settings, today: date) -> Checked:
+def load_checked(paths: Paths, settings: Settings, today: date) -> Checked:
+    """Load and validate the sheet, logging the loader's warnings."""
     sheet = load(paths.input, settings.input)
     for warning in sheet.warnings:
         log.warning("%s", warning)
@@ -113,18 +89,11 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-def _check_outputs(paths: Paths) -> None:
+def check_outputs(paths: Paths) -> None:
     """The results and summary files can be written: found out before anything is sent."""
     check_writable(paths.results, "results file")
     if paths.summary is not None:
         check_writable(paths.summary, "summary")
-
-
-def _finish(summary: dict[str, Any], paths: Paths, stream: TextIO, quiet: bool = False) -> None:
-    if paths.summary is not None:
-        write_summary(paths.summary, summary)
-    if not quiet:
-        print(format_summary(summary), file=stream)
 
 
 def validate_file(
@@ -134,22 +103,39 @@ def validate_file(
     today: date,
     stream: TextIO | None = None,
     quiet: bool = False,
+    update: bool = False,
 ) -> int:
-    """Load and validate only: the same results file, nothing sent. 0 if every row is valid."""
-    stream = sys.stderr if stream is None else stream
-    started = time.monotonic()
-    checked = _load(paths, settings, today)
-    _check_outputs(paths)
+    """Load and validate only: the same results file, nothing sent. 0 if every row is valid.
+
+    When the journal exists, also says what a run (with `update`: ``run --update``) would do:
+    codes to create, to update and to leave alone, read from the journal without its lock.
+    """
+    ctx = Context("validate", settings, None, stream=stream, quiet=quiet)
+    checked = load_checked(paths, settings, today)
+    check_outputs(paths)
     lines = build_lines(checked.records, checked.issues, itertools.repeat(None))
     counts = write_results(paths.results, lines)
-    summary = summarize(
+    return ctx.finish(
         counts,
-        command="validate",
+        summary_path=paths.summary,
         results=str(paths.results),
-        duration=round(time.monotonic() - started, 3),
+        extra=would_do(paths.journal, checked.records, update),
     )
-    _finish(summary, paths, stream, quiet)
-    return 1 if checked.issues else 0
+
+
+def would_do(journal_path: Path, records: Sequence[Record], update: bool) -> dict[str, int]:
+    """How many codes a run would create, update and leave alone, by the journal (read-only)."""
+    entries = read_entries(journal_path)
+    create = change = same = 0
+    for record in records:
+        entry = entries.get(record.key)
+        if entry is None or plan(record, entry).send:
+            create += 1
+        elif entry.status == Status.CREATED and entry.fingerprint != record.fingerprint and update:
+            change += 1
+        else:
+            same += 1
+    return {"would_create": create, "would_update": change, "would_leave": same}
 
 
 def run_file(
@@ -161,94 +147,198 @@ def run_file(
     stream: TextIO | None = None,
     quiet: bool = False,
     progress: bool = True,
+    update: bool = False,
 ) -> int:
-    """Import every valid row, resuming from the journal; write results and summary."""
-    stream = sys.stderr if stream is None else stream
-    started = time.monotonic()
-    checked = _load(paths, settings, today)
-    _check_outputs(paths)
-    journal = open_journal(paths.journal, synchronous=settings.journal.synchronous)
-    _freeze_heap()
-    try:
-        journal.bind_target(target.label)
-        journal.start_run("run", str(paths.input))
+    """Import every valid row, resuming from the journal; with `update`, also ``PUT`` the rows
+    edited since their code was created. Writes the results and the summary."""
+    ctx = Context("run", settings, target, stream=stream, quiet=quiet, progress=progress)
+    checked = load_checked(paths, settings, today)
+    check_outputs(paths)
+    with ctx.opened(paths.journal, str(paths.input)) as journal:
+        _freeze_heap()
         records = _with_codes(checked.records, journal, settings)
+        issues = list(checked.issues)
         # Each record's entry, looked up once: a finished rerun of a million rows reuses them for
         # the results file instead of looking them all up again (half a second).
         known = _entries_of(records, journal)
-        if _adopt_generated(records, known, journal):
-            known = _entries_of(records, journal)
+        records, pasted = _adopt_generated(records, known, journal)
+        if pasted:
+            issues = sorted([*issues, *pasted], key=lambda issue: issue.row)
+        known = _entries_of(records, journal)
         work = _work(records, known)
-        journal.note_plan(len(records), len(work))
+        changes = _changes(records, known) if update else []
+        journal.note_plan(
+            {
+                "rows": checked.rows,
+                "codes": len(records),
+                "invalid": len(issues),
+                "to_send": len(work),
+                "fresh": sum(1 for entry in known if entry is None),
+                "to_update": len(changes),
+            }
+        )
         log.info(
-            "%d rows: %d valid codes, %d invalid rows, %d to send",
-            checked.rows,
-            len(records),
-            len(checked.issues),
-            len(work),
-        )
-        tally = Tally()
-        bar = Progress(
-            len(work),
-            stream=stream,
-            interval=settings.output.log_interval,
-            enabled=progress and not quiet,
-        )
-        stopped: StopRun | None = None
-        try:
-            with bar.redirect_logging():
-                asyncio.run(_send(work, journal, settings, target, tally, bar))
-        except StopRun as exc:
-            stopped = exc
-        finally:
-            bar.close()
-            journal.flush()
-            if work:  # what was sent has new entries
-                known = _entries_of(records, journal)
-            lines = build_lines(records, checked.issues, known)
-            try:
-                counts = write_results(paths.results, lines)
-            except OutputError as exc:
-                raise OutputError(
-                    f"{exc}; every outcome is in the journal {paths.journal}:"
-                    " the same command writes the results again, sending nothing twice"
-                ) from None
-            duration = time.monotonic() - started
-            summary = summarize(
-                counts,
-                command="run",
-                requests=tally.requests,
-                retries=tally.retries,
-                throttled=tally.throttled,
-                lookups=tally.lookups,
-                duration=round(duration, 3),
-                rate=round(bar.counts[Status.CREATED] / duration, 2) if duration else 0.0,
-                results=str(paths.results),
-                journal=str(paths.journal),
-                stopped=str(stopped) if stopped else None,
+            "%d rows: %d valid codes, %d invalid rows, %d to send%s",
+            checked.rows, len(records), len(issues), len(work),
+            f", {len(changes)} to update" if update else "",
+        )  # fmt: skip
+        verdicts: dict[str, Outcome] = {}
+        if work or changes:
+            renewed = ctx.engine(
+                lambda runner: _send(ctx, runner, journal, work, changes, verdicts)
             )
-            journal.finish_run("stopped" if stopped else "finished", summary)
-            _finish(summary, paths, stream, quiet)
-    finally:
-        journal.close()
-    if stopped is not None:
-        log.error("stopped: %s", stopped)
-        return stopped.exit_code
-    if any(counts[s] for s in (Status.INVALID, Status.REJECTED, Status.FAILED)):
-        return 1
-    return 3 if counts[Status.PENDING] else 0
+            records = [renewed.get(r.key, r) for r in records] if renewed else records
+        known = _entries_of(records, journal)
+        lines = build_lines(records, issues, known, verdicts)
+        try:
+            counts = write_results(paths.results, lines)
+        except OutputError as exc:
+            raise ctx.output_failed(exc, paths.journal) from None
+        done = sum(1 for o in verdicts.values() if o.status in (Status.CREATED, Status.UPDATED))
+        duration = time.monotonic() - ctx.started
+        return ctx.finish(
+            counts,
+            summary_path=paths.summary,
+            results=str(paths.results),
+            journal=str(paths.journal),
+            rate=done / duration if duration else 0.0,
+        )
+
+
+async def _send(
+    ctx: Context,
+    runner: Runner,
+    journal: Journal,
+    work: Sequence[Work[Record]],
+    changes: Sequence[Held],
+    verdicts: dict[str, Outcome],
+) -> dict[str, Record]:
+    """Create what *work* holds, give clashing generated codes new ones and send those, then
+    apply *changes*; returns the records whose generated code was renewed, by key."""
+
+    def note(item: Work[Any], outcome: Outcome) -> None:
+        verdicts[item.record.key] = outcome
+
+    await ctx.rows(runner, CREATE, "create", work, journal.mark_sending, note)
+    renewed: dict[str, Record] = {}
+    for _ in range(MAX_RENEWALS):
+        clashed = [
+            w.record
+            for w in work
+            if w.record.generated and verdicts.get(w.record.key, NO_VERDICT).issue == CODE_TAKEN
+        ]
+        if not clashed or runner.stopping.is_set():
+            break
+        fresh = _renew_codes(clashed, journal, ctx.settings)
+        renewed.update((r.key, r) for r in fresh)
+        work = [Work(r, r) for r in fresh]
+        log.info("%d generated code(s) were taken by someone else: sending new ones", len(fresh))
+        await ctx.rows(runner, CREATE, "create", work, journal.mark_sending, note)
+    if changes and not runner.stopping.is_set():
+        await update_codes(ctx, runner, journal, changes, verdicts)
+    return renewed
+
+
+#: Rounds of new codes for generated codes someone else already holds.
+MAX_RENEWALS = 3
+NO_VERDICT = Outcome(Status.PENDING)
+
+
+async def update_codes(
+    ctx: Context,
+    runner: Runner,
+    journal: Journal,
+    changes: Sequence[Held],
+    verdicts: dict[str, Outcome],
+) -> None:
+    """``PUT`` each edited code, after reading what Zype holds: a redeemed code is kept as it
+    is, a code Zype no longer holds is reported missing, a code that already holds the new
+    values (a PUT that landed before a crash) is recorded without a request."""
+    held = {c.api_id: c for c in journal.created() if c.status == Status.CREATED}
+    live = await read_live(runner, [held[c.api_id] for c in changes if c.api_id in held])
+    to_put: list[Work[Held]] = []
+    for change in changes:
+        key = change.record.key
+        found = live.get(change.api_id)
+        verdict = decide_update(change, found)
+        if verdict is None:
+            to_put.append(Work(change, change.record))
+        elif verdict.status == Status.UPDATED:
+            journal.record(change.record, verdict, "update")
+            verdicts[key] = verdict
+        else:
+            verdicts[key] = verdict
+
+    def note(item: Work[Any], outcome: Outcome) -> None:
+        verdicts[item.record.key] = outcome
+
+    await ctx.rows(runner, UPDATE, "update", to_put, None, note)
+
+
+def decide_update(change: Held, live: LiveCode | None) -> Outcome | None:
+    """What to do with an edited code, given what Zype holds: None means send the PUT."""
+    if live is None:
+        return Outcome(Status.MISSING, api_id=change.api_id, error=GONE)
+    if live.redeemed:
+        return Outcome(
+            Status.KEPT,
+            api_id=change.api_id,
+            error=(
+                f"redeemed {live.redeemed_at or ''}".rstrip()
+                + ": a customer holds it, so the sheet's new values were not applied"
+            ),
+        )
+    if live.holds(change.record):
+        return Outcome(Status.UPDATED, api_id=change.api_id, fingerprint=live.fingerprint)
+    return None
+
+
+def _changes(records: Sequence[Record], known: Sequence[Entry | None]) -> list[Held]:
+    """Created codes whose row now holds another date or entitlement: what ``--update`` PUTs."""
+    return [
+        Held(record, entry.api_id)
+        for record, entry in zip(records, known, strict=True)
+        if entry is not None
+        and entry.status == Status.CREATED
+        and entry.fingerprint != record.fingerprint
+        and entry.api_id
+    ]
 
 
 def _adopt_generated(
-    records: Sequence[Record], known: Sequence[Entry | None], journal: Journal
-) -> int:
+    records: list[Record], known: Sequence[Entry | None], journal: Journal
+) -> tuple[list[Record], list[RowIssue]]:
     """Rows whose code the journal generated for another row (pasted back from the results)
-    take that row's entry; returns how many did."""
+    take that row's entry. While the generated row is still in the sheet, the pasted row is a
+    duplicate of it instead (it would otherwise share its code and id)."""
+    keys = {r.key: r for r in records}
     new = [r for r, e in zip(records, known, strict=True) if e is None and not r.generated]
-    adopted = journal.adopt_generated(new) if new else 0
+    candidates = journal.generated_codes()
+    by_code = {code.upper(): key for key, code in candidates.items() if code}
+    duplicates: list[RowIssue] = []
+    kept_new: list[Record] = []
+    for record in new:
+        source = by_code.get(record.code.upper())
+        if source is not None and source in keys:
+            original = keys[source]
+            duplicates.append(
+                RowIssue(
+                    record.row,
+                    "duplicate-code",
+                    "code",
+                    f"duplicate of row {original.row} (the code generated for that row)",
+                    record.code,
+                )
+            )
+        else:
+            kept_new.append(record)
+    adopted = journal.adopt_generated(kept_new) if kept_new else []
     if adopted:
-        log.info("%d code(s) in the sheet were generated by an earlier run: kept", adopted)
-    return adopted
+        log.info("%d code(s) in the sheet were generated by an earlier run: kept", len(adopted))
+    if duplicates:
+        pasted = {issue.row for issue in duplicates}
+        records = [r for r in records if r.generated or r.row not in pasted]
+    return records, duplicates
 
 
 def _entries_of(records: Sequence[Record], journal: Journal) -> list[Entry | None]:
@@ -256,18 +346,18 @@ def _entries_of(records: Sequence[Record], journal: Journal) -> list[Entry | Non
     return list(map(journal.entries.get, [r.key for r in records]))
 
 
-def _work(records: list[Record], known: Sequence[Entry | None]) -> list[Work]:
+def _work(records: list[Record], known: Sequence[Entry | None]) -> list[Work[Record]]:
     """What this run sends: rows a crash left unsettled first, so they are looked up before
     anything new goes out; then the rest in input order. `known`: each record's entry."""
-    unsure: list[Work] = []
-    fresh: list[Work] = []
+    unsure: list[Work[Record]] = []
+    fresh: list[Work[Record]] = []
     created = Status.CREATED
     for record, found in zip(records, known, strict=True):
         if found is not None and found.status == created:
             continue  # what plan() decides for it, without the call: most rows of a rerun
         decision = plan(record, found)
         if decision.send:
-            (unsure if decision.unsure else fresh).append(Work(record, decision.unsure))
+            (unsure if decision.unsure else fresh).append(Work(record, record, decision.unsure))
     return unsure + fresh
 
 
@@ -288,96 +378,10 @@ def _with_codes(records: list[Record], journal: Journal, settings: Settings) -> 
     return records
 
 
-async def _send(
-    work: Sequence[Work],
-    journal: Journal,
-    settings: Settings,
-    target: Target,
-    tally: Tally,
-    bar: Progress,
-) -> None:
-    if not work:
-        return
-    stopping = asyncio.Event()
-    signals: list[int] = []
-    loop = asyncio.get_running_loop()
-
-    def on_signal(signum: int) -> None:
-        if not signals:
-            log.warning("%s: finishing requests in flight, then stopping", signal.strsignal(signum))
-        signals.append(signum)
-        stopping.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal, signum)
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            api = settings.api
-            if target.sandbox is not None:
-                from importer.sandbox import running_sandbox  # aiohttp.web: only loaded here
-
-                sandbox = await stack.enter_async_context(
-                    running_sandbox(target.api_key, target.sandbox)
-                )
-                api = dataclasses.replace(api, url=sandbox.url)
-            session = await stack.enter_async_context(open_session(api, settings.send.concurrency))
-            submitter = Submitter(
-                HttpSender(session, api, target.api_key),
-                PacedLimiter(settings.send.rate),
-                settings.send,
-                stopping=stopping,
-                tally=tally,
-            )
-            await run_pool(
-                work,
-                submitter,
-                concurrency=settings.send.concurrency,
-                batch_size=settings.journal.batch_size,
-                before_batch=lambda batch: journal.mark_sending([w.record for w in batch]),
-                on_outcome=_recorder(journal, bar),
-                drain_timeout=settings.send.drain_timeout,
-                idle=_idle(journal, settings, bar),
-            )
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-    if signals:
-        raise Interrupted(f"interrupted by {signal.strsignal(signals[0])}")
-
-
-def _recorder(journal: Journal, bar: Progress) -> Callable[[Work, Outcome], None]:
-    detailed = log.isEnabledFor(logging.DEBUG)
-
-    def on_outcome(item: Work, outcome: Outcome) -> None:
-        journal.record(item.record, outcome)
-        bar.advance(outcome.status.value)
-        record = item.record
-        if outcome.status in (Status.REJECTED, Status.FAILED):
-            http = f" (HTTP {outcome.http_status})" if outcome.http_status else ""
-            log.warning(
-                "row %d, code %s: %s%s: %s",
-                record.row,
-                record.code,
-                outcome.status.value,
-                http,
-                outcome.error,
-            )
-        elif detailed:
-            log.debug(
-                "row %d, code %s: %s %s after %d attempt(s)",
-                record.row,
-                record.code,
-                outcome.status.value,
-                outcome.api_id,
-                outcome.attempts,
-            )
-
-    return on_outcome
-
-
-def _idle(journal: Journal, settings: Settings, bar: Progress) -> Callable[[], Any]:
-    async def idle() -> None:
-        journal.flush_if_due(settings.journal.flush_interval, settings.journal.batch_size)
-        bar.refresh()
-
-    return idle
+def _renew_codes(clashed: list[Record], journal: Journal, settings: Settings) -> list[Record]:
+    """New codes for generated records whose code another owner holds, stored before sent."""
+    blank = [dataclasses.replace(r, code="") for r in clashed]
+    taken = journal.known_codes()
+    renewed, _ = assign_codes(blank, {}, settings.codes, taken)
+    journal.store_generated(renewed)
+    return renewed

@@ -1,8 +1,9 @@
-"""The worker pool: records sent `concurrency` at a time, each batch announced before it goes.
+"""The worker pool: items done `concurrency` at a time, each batch announced before it goes.
 
-Workers take the next record themselves and hand it to :class:`~importer.submit.Submitter`; the
-pool only keeps the count, announces batches (so the journal marks them ``sending`` first),
-reports every outcome once, and stops and drains on request.
+Workers take the next item themselves and hand it to `perform` (an operation run by
+:class:`~importer.engine.Runner`); the pool only keeps the count, announces batches (so the
+journal marks them ``sending`` or ``deleting`` first), reports every outcome once, and stops and
+drains on request. It knows nothing of what the operation is.
 """
 
 from __future__ import annotations
@@ -10,42 +11,44 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from importer.errors import StopRun
 from importer.models import Outcome, Record, Status
-from importer.submit import Submitter
+
+ItemT = TypeVar("ItemT")
 
 
 @dataclass(frozen=True, slots=True)
-class Work:
-    """A record to send and whether an earlier run may already have created it."""
+class Work(Generic[ItemT]):
+    """An item to do and whether an earlier run may already have done it."""
 
+    item: ItemT
     record: Record
     unsure: bool = False
 
 
 async def run_pool(
-    work: Sequence[Work],
-    submitter: Submitter,
+    work: Sequence[Work[ItemT]],
+    perform: Callable[[Work[ItemT]], Awaitable[Outcome]],
+    stopping: asyncio.Event,
     *,
     concurrency: int,
     batch_size: int,
-    before_batch: Callable[[Sequence[Work]], None],
-    on_outcome: Callable[[Work, Outcome], None],
+    before_batch: Callable[[Sequence[Work[ItemT]]], None],
+    on_outcome: Callable[[Work[ItemT], Outcome], None],
     drain_timeout: float,
     idle: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Send *work* with `concurrency` workers, announcing each batch before any of it goes out.
 
     `before_batch` marks a batch ``sending`` in the journal; `on_outcome` records each outcome,
-    exactly once per announced item. Setting ``submitter.stopping`` stops taking work: waits for a
+    exactly once per announced item. Setting `stopping` stops taking work: waits for a
     slot or a backoff end at once, requests in flight get `drain_timeout` seconds to finish, then
     are cancelled and reported ``sending`` (looked up next run). Work that was announced but never
     started is reported ``pending``. A :class:`~importer.errors.StopRun` from any worker stops all
     and is re-raised once everything is recorded.
     """
-    stopping = submitter.stopping
     failure: list[StopRun] = []
     # Workers take the next item themselves, announcing a batch when they reach its start: no
     # feeder task and no queue, whose hand-offs cost a task switch per row. Between two awaits
@@ -53,7 +56,7 @@ async def run_pool(
     handed = 0  # items given to a worker so far: work[:handed] have started
     announced = 0  # work[:announced] have been marked by before_batch
 
-    def take() -> Work | None:
+    def take() -> Work[ItemT] | None:
         nonlocal handed, announced
         if stopping.is_set() or handed >= len(work):
             return None
@@ -67,7 +70,7 @@ async def run_pool(
     async def worker() -> None:
         while (item := take()) is not None:
             try:
-                outcome = await submitter.send(item.record, unsure=item.unsure)
+                outcome = await perform(item)
             except StopRun as exc:
                 failure.append(exc)
                 stopping.set()

@@ -22,7 +22,7 @@ from typing import Any
 
 from importer.errors import OutputError
 from importer.journal import Entry
-from importer.models import Record, ResultLine, RowIssue, Status
+from importer.models import Outcome, Record, ResultLine, RowIssue, Status
 
 COLUMNS = (
     "row",
@@ -38,14 +38,14 @@ COLUMNS = (
     "attempts",
     "http_status",
 )
-#: Statuses in the order the summary lists them.
-STATUSES = (Status.CREATED, Status.INVALID, Status.REJECTED, Status.FAILED, Status.PENDING)
-
 #: A result line's cells in :class:`ResultLine`'s order: a ResultLine, or a plain tuple.
 Cells = tuple[Any, ...]
 
-#: A journal status as the results file shows it: a row still `sending` is not finished.
-_SHOWN: dict[str, Status] = {s.value: Status.PENDING if s is Status.SENDING else s for s in Status}
+#: A journal status as the results file shows it: a row still `sending` (or `deleting`) is not
+#: finished.
+_SHOWN: dict[str, Status] = {
+    s.value: Status.PENDING if s in (Status.SENDING, Status.DELETING) else s for s in Status
+}
 
 #: Excel runs a cell starting with one of these as a formula, quoted or not.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -104,17 +104,50 @@ def issue_line(issue: RowIssue) -> ResultLine:
     return ResultLine(issue.row, Status.INVALID, issue.value, error=issue.message, issue=issue.code)
 
 
+def verdict_cells(record: Record, entry: Entry, verdict: Outcome) -> Cells:
+    """The result of what this run did to an already created code (updated, kept, missing, or
+    an update the API refused)."""
+    status = _SHOWN[verdict.status.value]
+    issue = "" if status is Status.UPDATED else "changed-after-create"
+    return (
+        record.row, status, record.code, entry.api_id, verdict.error, issue, record.kind,
+        record.entitlement_id, record.expiration_date, entry.nice_code, verdict.attempts,
+        verdict.http_status,
+    )  # fmt: skip
+
+
 def build_lines(
-    records: Sequence[Record], issues: Sequence[RowIssue], entries: Iterable[Entry | None]
+    records: Sequence[Record],
+    issues: Sequence[RowIssue],
+    entries: Iterable[Entry | None],
+    verdicts: Mapping[str, Outcome] | None = None,
 ) -> Iterator[Cells]:
     """Every result line's cells, in input order (records and issues each come in order).
 
     `entries` holds each record's journal entry, in the records' order (``None``: not sent).
+    `verdicts` holds what this run did to codes created earlier (``run --update``), by key.
     """
-    valid = map(record_cells, records, entries)
+    if verdicts:
+        valid: Iterator[Cells] = map(
+            lambda record, entry: _with_verdict(record, entry, verdicts), records, entries
+        )
+    else:
+        valid = map(record_cells, records, entries)
     if not issues:
         return valid
     return heapq.merge(valid, map(issue_line, issues), key=itemgetter(0))
+
+
+def _with_verdict(record: Record, entry: Entry | None, verdicts: Mapping[str, Outcome]) -> Cells:
+    verdict = verdicts.get(record.key)
+    if (
+        verdict is not None
+        and entry is not None
+        and entry.status == Status.CREATED
+        and verdict.status != Status.CREATED
+    ):
+        return verdict_cells(record, entry, verdict)
+    return record_cells(record, entry)
 
 
 #: A cell needs CSV quoting when it holds the delimiter, a quote or a line break.
@@ -135,7 +168,7 @@ def text_cell(cell: str) -> str:
 
 
 #: A status as its text: formatting an enum member in an f-string costs twice a dict lookup.
-_STATUS_TEXT = {status: status.value for status in Status}
+_STATUS_TEXT: dict[Any, str] = {status: status.value for status in Status}
 
 
 def format_line(line: Cells) -> str:
@@ -147,7 +180,7 @@ def format_line(line: Cells) -> str:
     """
     (row, status, code, api_id, error, issue, kind, eid, date, nice, attempts, http) = line
     return (
-        f"{row},{_STATUS_TEXT[status]},{text_cell(code)},{api_id},{text_cell(error)},"
+        f"{row},{_STATUS_TEXT[status]},{text_cell(code)},{text_cell(api_id)},{text_cell(error)},"
         f"{text_cell(issue)},{kind},{eid},{date},{text_cell(nice)},{attempts or ''},"
         f"{'' if http is None else http}\r\n"
     )
@@ -222,32 +255,6 @@ def _atomic_write(path: Path, write: Any, encoding: str) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def summarize(counts: Mapping[str, int], **figures: Any) -> dict[str, Any]:
-    """The summary as a plain dict (also written as JSON with ``--summary``)."""
-    summary: dict[str, Any] = {"rows": sum(counts.values())}
-    summary["counts"] = {status.value: counts.get(status.value, 0) for status in STATUSES}
-    summary.update(figures)
-    return summary
-
-
-def format_summary(summary: Mapping[str, Any]) -> str:
-    """The summary as the few lines printed on stderr."""
-    counts = summary["counts"]
-    parts = ", ".join(f"{counts[s.value]} {s.value}" for s in STATUSES if counts[s.value])
-    lines = [f"{summary['rows']} result lines: {parts or 'nothing to do'}"]
-    if "requests" in summary:
-        lines.append(
-            f"{summary['requests']} requests ({summary['retries']} retries, "
-            f"{summary['throttled']} answered 429, {summary['lookups']} lookups) "
-            f"in {summary['duration']:.1f} s"
-            + (f", {summary['rate']:.1f} codes/s" if summary.get("rate") else "")
-        )
-    for key in ("results", "journal"):
-        if summary.get(key):
-            lines.append(f"{key}: {summary[key]}")
-    return "\n".join(lines)
 
 
 def write_summary(path: str | Path, summary: Mapping[str, Any]) -> None:

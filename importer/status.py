@@ -1,45 +1,37 @@
 """What ``zype-import status`` reports: the journal read as it is, without its lock.
 
-A run in progress holds the journal's lock and writes to it; status only reads (SQLite's WAL lets
-it read a consistent snapshot meanwhile) and never tries the lock, so it can neither block a run
-nor be blocked by one. Whether the last run is still going is told by its pid and the lock
-file's holder line instead.
+A run in progress holds the journal's lock and writes to it; status only reads (through
+:func:`importer.journal.read_only`) and never tries the lock, so it can neither block a run nor
+be blocked by one. Whether the last run is still going is told by its pid and the lock file's
+holder line instead.
+
+The whole picture of the last run: its sheet's rows (invalid ones included, from the run's plan),
+the journal's states, and the rows it set out to send but never reached (new rows it never
+marked; rows already in the journal are counted once, in their state).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-from importer.errors import UsageError
-from importer.journal import lock_path
-from importer.models import Status
-
-
-@contextlib.contextmanager
-def read_journal(path: str | Path) -> Iterator[sqlite3.Connection]:
-    """A read-only connection for ``status``: no lock, never blocks a running import."""
-    path = Path(path)
-    if not path.exists():
-        raise UsageError(f"{path}: no journal here yet (run an import first, or pass --journal)")
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        yield db
-    except sqlite3.DatabaseError as exc:
-        raise UsageError(f"{path}: not a zype-import journal ({exc})") from None
-    finally:
-        db.close()
+from importer.journal import (
+    UNFINISHED,
+    last_run,
+    lock_path,
+    new_rows_since,
+    read_only,
+    state_counts,
+)
 
 
 @dataclass(frozen=True)
 class LastRun:
     """The newest run the journal recorded."""
 
+    command: str
     source: str
     pid: int
     started: float
@@ -50,6 +42,11 @@ class LastRun:
     #: Codes the sheet held and codes the run set out to send (None: it died before planning).
     codes: int | None
     to_send: int | None
+    #: The sheet's rows, and its invalid rows, as the run found them (None: not recorded).
+    rows: int | None
+    invalid: int | None
+    #: The run's result counts, when it finished (from its summary).
+    counts: dict[str, int]
     #: Its pid still runs and still holds the lock: not finished because it is still going.
     running: bool
 
@@ -58,43 +55,49 @@ class LastRun:
 class JournalStatus:
     """What ``zype-import status`` reports."""
 
-    #: Rows per state, every state listed.
+    #: Rows per journal state, every state listed.
     counts: dict[str, int]
     last_run: LastRun | None
-    #: Rows the last run set out to send but never reached (a kill or a stop came first).
+    #: New rows the last run set out to send but never reached (a kill or a stop came first).
     unreached: int
 
     @property
     def left(self) -> int:
-        """Rows still to do: failed, pending, sending, and those the last run never reached."""
-        return sum(self.counts[s] for s in ("failed", "pending", "sending")) + self.unreached
+        """Rows still to do: failed, pending, sending, deleting, and new rows never reached."""
+        return sum(self.counts.get(state, 0) for state in UNFINISHED) + self.unreached
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON form (``status --json``)."""
+        return {**asdict(self), "left": self.left}
 
 
 def journal_status(path: str | Path) -> JournalStatus:
     """Read the journal at *path* (read-only, no lock) for ``status``."""
     path = Path(path)
-    with read_journal(path) as db:
-        counts = {s.value: 0 for s in Status if s != Status.INVALID}
-        counts.update(db.execute("SELECT status, count(*) FROM rows GROUP BY status"))
-        have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
-        planned = "codes, to_send" if "to_send" in have else "NULL, NULL"
-        row = db.execute(
-            f"SELECT source, pid, started, ended, outcome, summary, {planned}"
-            " FROM runs ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return JournalStatus(counts, None, 0)
-        source, pid, started, ended, outcome, summary, codes, to_send = row
-        unreached = 0
-        if to_send:
-            # Every row a run marks or records gets a newer `updated`; the rest it never reached.
-            (reached,) = db.execute(
-                "SELECT count(*) FROM rows WHERE updated >= ?", (started,)
-            ).fetchone()
-            unreached = max(to_send - reached, 0)
-    stopped = json.loads(summary).get("stopped") if summary else None
-    running = ended is None and _holds_lock(path, pid)
-    last = LastRun(source, pid, started, ended, outcome, stopped, codes, to_send, running)
+    with read_only(path) as db:
+        counts = state_counts(db)
+        run = last_run(db)
+        reached_new = new_rows_since(db, run.started) if run is not None else 0
+    if run is None:
+        return JournalStatus(counts, None, 0)
+    plan = run.plan
+    unreached = max(int(plan.get("fresh") or 0) - reached_new, 0) if plan else 0
+    summary_counts = run.summary.get("counts")
+    last = LastRun(
+        run.command,
+        run.source,
+        run.pid,
+        run.started,
+        run.ended,
+        run.outcome,
+        run.summary.get("stopped"),
+        plan.get("codes"),
+        plan.get("to_send"),
+        plan.get("rows"),
+        plan.get("invalid"),
+        dict(summary_counts) if isinstance(summary_counts, dict) else {},
+        run.ended is None and _holds_lock(path, run.pid),
+    )
     return JournalStatus(counts, last, unreached)
 
 

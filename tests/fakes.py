@@ -1,15 +1,17 @@
-"""Answers, records, a fake clock and a ready Submitter, shared by the sending tests."""
+"""Answers, records, a fake clock, a ready Runner and a driver for operations, shared by the
+sending tests."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from importer.config import SendConfig
-from importer.http import Answer
+from importer.engine import Attempt, Runner
 from importer.limiter import PacedLimiter
 from importer.models import Record
-from importer.submit import Submitter
+from importer.wire import Answer, Request
 
 VIDEO = "5c8e0a3b1f2e4d6a7b8c9d0e"
 OTHER = "6d9f1b4c2a3e5f7b8c9d0e1f"
@@ -30,8 +32,21 @@ def listing(*items: dict[str, Any]) -> Answer:
     return Answer(200, {"response": list(items), "pagination": {"next": None}})
 
 
-def item(code: str = "PROMO1", api_id: str = ID, video_id: str | None = VIDEO) -> dict[str, Any]:
-    return {"_id": api_id, "code": code, "video_id": video_id, "playlist_id": None}
+def item(
+    code: str = "PROMO1",
+    api_id: str = ID,
+    video_id: str | None = VIDEO,
+    expires: str | None = "2030-01-15T00:00:00.000-05:00",
+    **fields: Any,
+) -> dict[str, Any]:
+    return {
+        "_id": api_id,
+        "code": code,
+        "video_id": video_id,
+        "playlist_id": None,
+        "expiration_date": expires,
+        **fields,
+    }
 
 
 def message(status: int, text: str, retry_after: str | None = None) -> Answer:
@@ -72,7 +87,34 @@ def submitter(
     clock: FakeClock | None = None,
     config: SendConfig = CONFIG,
     **kwargs: Any,
-) -> Submitter:
+) -> Runner:
+    """A Runner on a fake clock (named for the create path it mostly drives in tests)."""
     clock = clock or FakeClock()
     limiter = PacedLimiter(config.rate, clock=clock.clock, sleep=clock.limiter_sleep)
-    return Submitter(sender, limiter, config, sleep=clock.sleep, **kwargs)
+    return Runner(sender, limiter, config, sleep=clock.sleep, **kwargs)
+
+
+def drive(
+    steps: Callable[[Any, Attempt], Generator[Request, Answer, Any]] | Any,
+    item: Any,
+    answers: Sequence[Answer],
+    state: Attempt | None = None,
+) -> Any:
+    """Run one try of an operation (or a bound step function) on canned answers, no I/O.
+
+    Returns what it returns; raises what it raises; fails if an answer is left over.
+    """
+    step = steps.steps if hasattr(steps, "steps") else steps
+    state = state or Attempt()
+    gen = step(item, state)
+    left = list(answers)
+    try:
+        request = next(gen)
+        while True:
+            if request.writes:
+                state.writes += 1
+            assert left, f"no answer left for {request.describe()}"
+            request = gen.send(left.pop(0))
+    except StopIteration as done:
+        assert not left, "answers left over"
+        return done.value

@@ -11,13 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from importer import wire
 from importer.config import ApiConfig
 from importer.errors import ApiUnavailableError, TransportError
-from importer.http import Answer, HttpSender, _parse, open_session
+from importer.http import HttpSender, _parse, open_session
+from importer.wire import Answer, Request
 
 KEY = "CANARY-KEY-1234567890"
 PAYLOAD = {"redemption_code": {"code": "A1", "expiration_date": "2030-01-15", "video_id": "f" * 24}}
@@ -83,8 +86,8 @@ async def call(config: ApiConfig, method: str, arg: Any, key: str = KEY) -> Answ
     async with open_session(config, 2) as session:
         sender = HttpSender(session, config, key)
         if method == "create":
-            return await sender.create(arg)
-        return await sender.find(arg)
+            return await sender.send(Request("POST", body=orjson.dumps(arg)))
+        return await sender.send(wire.find(arg))
 
 
 def closed_port() -> int:

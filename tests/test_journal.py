@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from importer.errors import JournalBusyError, UsageError
+from importer.errors import JournalBusyError, JournalError, UsageError
 from importer.journal import (
     LOOK_UP_FIRST,
     SCHEMA,
@@ -23,8 +23,9 @@ from importer.journal import (
     open_journal,
     plan,
 )
+from importer.journal import read_only as read_journal
 from importer.models import Outcome, Record, Status
-from importer.status import journal_status, read_journal
+from importer.status import journal_status
 
 VIDEO = "5a1b2c3d4e5f60718293a4b5"
 
@@ -124,7 +125,7 @@ def test_a_generated_code_given_in_the_sheet_adopts_its_entry(tmp_path: Path) ->
     journal.record(generated, Outcome(Status.CREATED, api_id="e" * 24, nice_code="KQ7-MZ3"))
     journal.flush()
     pasted, other = _record("kq7mz3", row=7), _record("OTHER1", row=8)
-    assert journal.adopt_generated([pasted, other]) == 1
+    assert [r for r, _ in journal.adopt_generated([pasted, other])] == [pasted]
     journal.close()
     journal = open_journal(path)  # written through, not only in memory
     entry = journal.entries[pasted.key]
@@ -202,8 +203,10 @@ def test_run_history_is_recorded(tmp_path: Path) -> None:
 def test_not_a_journal_is_a_usage_error(tmp_path: Path) -> None:
     path = tmp_path / "j.journal"
     path.write_bytes(b"this is not sqlite at all, just text" * 100)
-    with pytest.raises(UsageError, match="not a zype-import journal"):
+    with pytest.raises(JournalError, match="not a zype-import journal") as raised:
         open_journal(path)
+    assert raised.value.exit_code == 2
+    assert path.read_bytes() == b"this is not sqlite at all, just text" * 100  # left as it was
 
 
 def _pragma(path: Path, name: str) -> object:
@@ -328,7 +331,7 @@ def test_a_journal_from_before_run_planning_still_opens(tmp_path: Path) -> None:
     assert (status.last_run.to_send, status.unreached) == (None, 0)
     journal = open_journal(path)
     journal.start_run("run", "b.csv")
-    journal.note_plan(codes=1, to_send=1)
+    journal.note_plan({"codes": 1, "to_send": 1, "fresh": 1})
     journal.close()
     assert journal_status(path).unreached == 1
 

@@ -7,14 +7,16 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import pytest
 
+from importer.engine import Runner
 from importer.errors import AuthError
-from importer.http import Answer
 from importer.limiter import PacedLimiter
 from importer.models import Outcome, Status
+from importer.ops import CREATE
 from importer.pool import Work, run_pool
-from importer.submit import Submitter
+from importer.wire import Answer, Request
 from tests.fakes import ABSENT, CONFIG, created, message, record, submitter
 
 
@@ -24,18 +26,18 @@ class Recorder:
         self.outcomes: dict[str, Outcome] = {}
         self.order: list[str] = []
 
-    def before_batch(self, batch: Sequence[Work]) -> None:
+    def before_batch(self, batch: Sequence[Work[Any]]) -> None:
         self.batches.append([w.record.code for w in batch])
 
-    def on_outcome(self, work: Work, outcome: Outcome) -> None:
+    def on_outcome(self, work: Work[Any], outcome: Outcome) -> None:
         assert work.record.code not in self.outcomes, "an outcome reported twice"
         self.outcomes[work.record.code] = outcome
         self.order.append(work.record.code)
 
     async def pool(
         self,
-        work: Sequence[Work],
-        sub: Submitter,
+        work: Sequence[Work[Any]],
+        sub: Runner,
         *,
         concurrency: int,
         batch_size: int = 10,
@@ -53,7 +55,8 @@ class Recorder:
         try:
             await run_pool(
                 work,
-                sub,
+                lambda w: sub.perform(CREATE, w.item, unsure=w.unsure),
+                sub.stopping,
                 concurrency=concurrency,
                 batch_size=batch_size,
                 before_batch=self.before_batch,
@@ -64,8 +67,8 @@ class Recorder:
             await stopper
 
 
-def works(n: int) -> list[Work]:
-    return [Work(record(f"C{i:03d}")) for i in range(n)]
+def works(n: int) -> list[Work[Any]]:
+    return [Work(r, r) for r in (record(f"C{i:03d}") for i in range(n))]
 
 
 class CodeSender:
@@ -78,6 +81,11 @@ class CodeSender:
         self.in_flight = 0
         self.most_in_flight = 0
         self.sent: list[str] = []
+
+    async def send(self, request: Request) -> Answer:
+        if request.method == "GET":
+            return await self.find(dict(request.params)["code"])
+        return await self.create(orjson.loads(request.body or b"{}"))
 
     async def create(self, payload: dict[str, Any]) -> Answer:
         self.posts += 1
@@ -109,7 +117,7 @@ async def test_the_pool_sends_everything_once_announcing_batches_first() -> None
 async def test_the_pool_keeps_at_most_concurrency_in_flight() -> None:
     sender = CodeSender(delay=0.002)
     rec = Recorder()
-    sub = Submitter(sender, PacedLimiter(100_000), CONFIG)
+    sub = Runner(sender, PacedLimiter(100_000), CONFIG)
     await rec.pool(works(40), sub, concurrency=5, batch_size=500, drain_timeout=1.0)
     assert sender.most_in_flight == 5
     assert len(rec.outcomes) == 40
@@ -131,7 +139,7 @@ async def test_a_refused_key_stops_the_pool_and_reports_every_row() -> None:
 async def test_a_stop_lets_requests_in_flight_finish_and_leaves_the_rest_pending() -> None:
     sender = CodeSender(delay=0.05)
     rec = Recorder()
-    sub = Submitter(sender, PacedLimiter(100_000), CONFIG)
+    sub = Runner(sender, PacedLimiter(100_000), CONFIG)
 
     started = asyncio.get_running_loop().time()
     await rec.pool(works(20), sub, concurrency=3, batch_size=10, drain_timeout=5.0, stop_after=0.01)
@@ -145,7 +153,7 @@ async def test_a_stop_lets_requests_in_flight_finish_and_leaves_the_rest_pending
 async def test_requests_past_the_drain_timeout_are_reported_sending() -> None:
     sender = CodeSender(delay=60)
     rec = Recorder()
-    sub = Submitter(sender, PacedLimiter(100_000), CONFIG)
+    sub = Runner(sender, PacedLimiter(100_000), CONFIG)
 
     await rec.pool(works(5), sub, concurrency=2, batch_size=10, drain_timeout=0.05, stop_after=0.01)
     statuses = sorted(o.status for o in rec.outcomes.values())
@@ -156,10 +164,14 @@ async def test_requests_past_the_drain_timeout_are_reported_sending() -> None:
 async def test_rows_never_started_stay_unsure_if_they_were() -> None:
     sender = CodeSender(delay=0.05)
     rec = Recorder()
-    sub = Submitter(sender, PacedLimiter(100_000), CONFIG)
+    sub = Runner(sender, PacedLimiter(100_000), CONFIG)
 
     await rec.pool(
-        [Work(record("A")), Work(record("B"), unsure=True), Work(record("C"))],
+        [
+            Work(record("A"), record("A")),
+            Work(record("B"), record("B"), unsure=True),
+            Work(record("C"), record("C")),
+        ],
         sub,
         concurrency=1,
         batch_size=10,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 import pytest
@@ -18,11 +17,8 @@ from importer.reconcile import (
     build_lines,
     escape,
     format_line,
-    format_summary,
     record_line,
-    summarize,
     write_results,
-    write_summary,
 )
 
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -162,31 +158,6 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
         write_results(path, broken())  # type: ignore[arg-type]
     assert path.read_text() == "old contents"
     assert list(tmp_path.iterdir()) == [path]
-
-
-def test_summary_counts_every_status_and_formats(tmp_path: Path) -> None:
-    summary = summarize(
-        {"created": 3, "invalid": 1},
-        requests=5,
-        retries=1,
-        throttled=0,
-        lookups=1,
-        duration=2.0,
-        rate=1.5,
-    )
-    assert summary["rows"] == 4
-    assert summary["counts"] == {
-        "created": 3,
-        "invalid": 1,
-        "rejected": 0,
-        "failed": 0,
-        "pending": 0,
-    }
-    text = format_summary(summary)
-    assert text.splitlines()[0] == "4 result lines: 3 created, 1 invalid"
-    assert "5 requests (1 retries, 0 answered 429, 1 lookups) in 2.0 s, 1.5 codes/s" in text
-    write_summary(tmp_path / "s.json", summary)
-    assert json.loads((tmp_path / "s.json").read_text()) == summary
 
 
 @given(st.text(), st.text(), st.text())

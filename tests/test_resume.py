@@ -351,7 +351,7 @@ def test_an_edited_spreadsheet_resumes_row_by_row(
         ]
         generated = first[0]["code"]
         assert first[3]["error"] == "Video not found"
-        assert (state.posts, state.gets) == (4, 0)
+        assert (state.posts, state.gets) == (4, 1)  # one GET: the probe
 
         # Rows inserted above (a given code, and a quantity row of another content), the invalid
         # row corrected, the rejected row untouched, a created row moved to another video.
@@ -377,7 +377,7 @@ def test_an_edited_spreadsheet_resumes_row_by_row(
         assert VIDEO["move"] in moved["error"]
         assert moved["id"] == first[4]["id"]
         # Sent: NEW-1, the two new generated codes and FIX-1; not REJ-1, MOVE-1 or anything done.
-        assert (state.posts, state.gets) == (4 + 4, 0)
+        assert (state.posts, state.gets) == (4 + 4, 2)
         assert state.find_code("MOVE-1")["video_id"] == VIDEO["move"]
         assert len(state.codes) == 3 + 4
 
@@ -389,11 +389,11 @@ def test_an_edited_spreadsheet_resumes_row_by_row(
         )
         assert _run_in_process(sheet, server.url) == 0
         assert {line["status"] for line in _lines(results).values()} == {"created"}
-        assert (state.posts, state.gets) == (8 + 1, 1)
+        assert (state.posts, state.gets) == (8 + 1, 2 + 2)
         assert len(state.created_log) == len(set(state.created_log)) == 8
 
         assert _run_in_process(sheet, server.url) == 0
-        assert (state.posts, state.gets) == (9, 1)
+        assert (state.posts, state.gets) == (9, 4)
 
 
 def test_a_generated_code_pasted_into_the_sheet_is_the_same_code(
@@ -416,11 +416,11 @@ def test_a_generated_code_pasted_into_the_sheet_is_the_same_code(
         assert _run_in_process(sheet, server.url) == 0
         line = _lines(results)[f"2:{generated.lower()}"]
         assert (line["status"], line["id"], line["error"]) == ("created", first[0]["id"], "")
-        assert (state.posts, state.gets) == (2, 0)
+        assert (state.posts, state.gets) == (2, 1)
 
         sheet.write_text(HEADER + f"{generated},2032-06-30,{VIDEO['gen']},\n" + KEEP)
         assert _run_in_process(sheet, server.url) == 0
         line = _lines(results)[f"2:{generated}"]
         assert (line["status"], line["issue"]) == ("created", "changed-after-create")
         assert "2032-06-30 was not applied" in line["error"]
-        assert (state.posts, state.gets) == (2, 0)
+        assert (state.posts, state.gets) == (2, 1)

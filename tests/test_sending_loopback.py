@@ -14,20 +14,21 @@ import time
 import traceback
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from importer.config import ApiConfig, SendConfig
+from importer.engine import Runner, Tally
 from importer.errors import ApiUnavailableError, AuthError, TransportError
-from importer.http import Answer, HttpSender, open_session
+from importer.http import HttpSender, open_session
 from importer.limiter import PacedLimiter
 from importer.models import Outcome, Record, Status
+from importer.ops import CREATE
 from importer.pool import Work, run_pool
 from importer.sandbox import Faults, peak_in_window, running_sandbox
-from importer.submit import Submitter, Tally
+from importer.wire import Answer, Request
 
 KEY = "CANARY-KEY-1234567890"
 VIDEO = "5c8e0a3b1f2e4d6a7b8c9d0e"
@@ -56,16 +57,9 @@ class Recording:
         self.inner = inner
         self.errors: list[TransportError] = []
 
-    async def create(self, payload: dict[str, Any]) -> Answer:
+    async def send(self, request: Request) -> Answer:
         try:
-            return await self.inner.create(payload)
-        except TransportError as exc:
-            self.errors.append(exc)
-            raise
-
-    async def find(self, code: str) -> Answer:
-        try:
-            return await self.inner.find(code)
+            return await self.inner.send(request)
         except TransportError as exc:
             self.errors.append(exc)
             raise
@@ -96,9 +90,9 @@ async def import_codes(
     async with open_session(config, send.concurrency) as session:
         sender = Recording(HttpSender(session, config, key))
         run.errors = sender.errors
-        submitter = Submitter(sender, PacedLimiter(send.rate), send, tally=run.tally)
+        submitter = Runner(sender, PacedLimiter(send.rate), send, tally=run.tally)
 
-        def on_outcome(work: Work, outcome: Outcome) -> None:
+        def on_outcome(work: Work[Record], outcome: Outcome) -> None:
             assert work.record.code not in run.outcomes, "an outcome reported twice"
             run.outcomes[work.record.code] = outcome
 
@@ -110,8 +104,9 @@ async def import_codes(
         started = time.monotonic()
         try:
             await run_pool(
-                [Work(r) for r in items],
-                submitter,
+                [Work(r, r) for r in items],
+                lambda w: submitter.perform(CREATE, w.item, unsure=w.unsure),
+                submitter.stopping,
                 concurrency=send.concurrency,
                 batch_size=100,
                 before_batch=lambda batch: None,
@@ -228,6 +223,7 @@ class Slow:
 
     release: asyncio.Event = field(default_factory=asyncio.Event)
     codes: dict[str, str] = field(default_factory=dict)
+    dates: dict[str, str] = field(default_factory=dict)
     posts: int = 0
     gets: int = 0
 
@@ -236,13 +232,21 @@ class Slow:
             self.posts += 1
             fields = json.loads(await request.read())["redemption_code"]
             self.codes[fields["code"]] = "d4" * 12
+            self.dates[fields["code"]] = fields["expiration_date"]
             if self.posts == 1:
                 await self.release.wait()
             return web.json_response({"response": {"_id": self.codes[fields["code"]]}}, status=201)
         self.gets += 1
         code = request.query["code"]
         found = (
-            [{"_id": self.codes[code], "code": code, "video_id": VIDEO}]
+            [
+                {
+                    "_id": self.codes[code],
+                    "code": code,
+                    "video_id": VIDEO,
+                    "expiration_date": self.dates[code],
+                }
+            ]
             if code in self.codes
             else []
         )

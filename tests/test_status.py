@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from importer.errors import UsageError
+from importer.errors import JournalError, UsageError
 from importer.journal import open_journal
+from importer.journal import read_only as read_journal
 from importer.models import Outcome, Record, Status
-from importer.status import journal_status, read_journal
+from importer.status import journal_status
 
 VIDEO = "5a1b2c3d4e5f60718293a4b5"
 
@@ -18,7 +19,7 @@ def test_status_of_a_run_in_progress_stopped_and_finished(tmp_path: Path) -> Non
     path = tmp_path / "j.journal"
     journal = open_journal(path)
     journal.start_run("run", "promo.csv")
-    journal.note_plan(codes=12, to_send=10)
+    journal.note_plan({"codes": 12, "to_send": 10, "fresh": 10})
     batch = [Record(n, f"code:A{n}", f"A{n}", "2031-01-31", "video", VIDEO) for n in range(2, 6)]
     journal.mark_sending(batch)
     journal.record(batch[0], Outcome(Status.CREATED, api_id="f" * 24))
@@ -31,8 +32,10 @@ def test_status_of_a_run_in_progress_stopped_and_finished(tmp_path: Path) -> Non
         "failed": 1,
         "pending": 0,
         "sending": 2,
+        "deleting": 0,
+        "deleted": 0,
     }
-    assert status.unreached == 6  # 10 to send, 4 reached
+    assert status.unreached == 6  # 10 new rows to send, 4 reached
     assert status.left == 1 + 2 + 6
     assert status.last_run is not None
     assert (status.last_run.source, status.last_run.running) == ("promo.csv", True)
@@ -51,7 +54,7 @@ def test_status_of_a_run_in_progress_stopped_and_finished(tmp_path: Path) -> Non
 
     journal = open_journal(path)
     journal.start_run("run", "promo.csv")
-    journal.note_plan(codes=12, to_send=0)
+    journal.note_plan({"codes": 12, "to_send": 0, "fresh": 0})
     journal.finish_run("finished", {"stopped": None})
     journal.close()
     status = journal_status(path)
@@ -68,5 +71,5 @@ def test_no_journal_or_not_a_journal_is_a_usage_error(tmp_path: Path) -> None:
         pass
     path = tmp_path / "j.journal"
     path.write_bytes(b"this is not sqlite at all, just text" * 100)
-    with pytest.raises(UsageError, match="not a zype-import journal"):
+    with pytest.raises(JournalError, match="not a zype-import journal"):
         journal_status(path)

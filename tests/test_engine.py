@@ -1,4 +1,4 @@
-"""Sending decisions and the retry policy, with a scripted sender and a fake clock: no waiting."""
+"""The request engine and the create protocol, with a scripted sender and a fake clock."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 
+from importer.engine import Runner, backoff_ceiling
 from importer.errors import (
     ApiUnavailableError,
     AuthError,
@@ -19,18 +21,10 @@ from importer.errors import (
     ServerError,
     TransportError,
 )
-from importer.http import Answer
 from importer.limiter import PacedLimiter
 from importer.models import Outcome, Record, Status
-from importer.submit import (
-    MAX_RETRY_AFTER,
-    Submitter,
-    backoff_ceiling,
-    interpret,
-    interpret_lookup,
-    parse_retry_after,
-    settle,
-)
+from importer.ops import CREATE, settle
+from importer.wire import MAX_RETRY_AFTER, Answer, Request, parse_retry_after
 from tests.fakes import (
     ABSENT,
     CONFIG,
@@ -39,6 +33,7 @@ from tests.fakes import (
     VIDEO,
     FakeClock,
     created,
+    drive,
     item,
     listing,
     message,
@@ -60,11 +55,10 @@ class ScriptedSender:
         self.script = list(script)
         self.calls: list[tuple[str, Any]] = []
 
-    async def create(self, payload: dict[str, Any]) -> Answer:
-        return await self._next("POST", payload)
-
-    async def find(self, code: str) -> Answer:
-        return await self._next("GET", code)
+    async def send(self, request: Request) -> Answer:
+        body = orjson.loads(request.body) if request.body else None
+        arg = dict(request.params).get("code") if request.method == "GET" else body
+        return await self._next(request.method, arg)
 
     async def _next(self, method: str, arg: Any) -> Answer:
         self.calls.append((method, arg))
@@ -87,11 +81,10 @@ class AlwaysSender:
         self.post, self.get = post, get
         self.posts = self.gets = 0
 
-    async def create(self, payload: dict[str, Any]) -> Answer:
-        self.posts += 1
-        return await self._answer(self.post)
-
-    async def find(self, code: str) -> Answer:
+    async def send(self, request: Request) -> Answer:
+        if request.method == "POST":
+            self.posts += 1
+            return await self._answer(self.post)
         self.gets += 1
         return await self._answer(self.get)
 
@@ -149,16 +142,16 @@ def test_backoff_ceiling_doubles_and_is_capped(failures: int, ceiling: float) ->
     ("answer", "expected"),
     [
         (created(), Outcome(Status.CREATED, api_id=ID, nice_code="PROM-O1", http_status=201)),
-        (
-            Answer(200, {"response": {"_id": ID}}),
-            Outcome(Status.CREATED, api_id=ID, http_status=200),
-        ),
+        (Answer(200, {"response": {"_id": ID}}), ServerError),  # not 201: looked up
         (Answer(201, {"response": {}}), ServerError),
         (Answer(201, "not json"), ServerError),
         (Answer(204, None), ServerError),
         (TAKEN, RejectedError),
         (message(404, "Video not found"), RejectedError),
-        (Answer(400, None), RejectedError),
+        (message(400, "bad"), RejectedError),
+        (Answer(400, None), ApiUnavailableError),  # not the API's format: not a verdict
+        (Answer(404, "<html>Not Found</html>"), ApiUnavailableError),
+        (Answer(201, {"response": {"_id": "not-an-id"}}), ServerError),
         (message(401, "Invalid or missing API key"), AuthError),
         (message(403, "Forbidden"), AuthError),
         (message(429, "slow down", "2"), RateLimitedError),
@@ -172,21 +165,21 @@ def test_backoff_ceiling_doubles_and_is_capped(failures: int, ceiling: float) ->
 )
 def test_interpret(answer: Answer, expected: Outcome | type[Exception]) -> None:
     if isinstance(expected, Outcome):
-        assert interpret(answer) == expected
+        assert drive(CREATE, record(), [answer]) == dataclasses.replace(expected, attempts=1)
     else:
         with pytest.raises(expected):
-            interpret(answer)
+            drive(CREATE, record(), [answer])
 
 
 def test_interpret_keeps_the_apis_message_and_retry_after() -> None:
     with pytest.raises(RejectedError) as rejected:
-        interpret(TAKEN)
+        drive(CREATE, record(), [TAKEN])
     assert (rejected.value.message, rejected.value.http_status) == (TAKEN.body["message"], 422)
     with pytest.raises(RateLimitedError) as limited:
-        interpret(message(429, "slow down", "7"))
+        drive(CREATE, record(), [message(429, "slow down", "7")])
     assert limited.value.retry_after == 7.0
     with pytest.raises(ServerError) as server:
-        interpret(Answer(502, "<html>Bad gateway</html>"))
+        drive(CREATE, record(), [Answer(502, "<html>Bad gateway</html>")])
     assert server.value.maybe_sent
     assert server.value.message == "<html>Bad gateway</html>"
 
@@ -199,6 +192,9 @@ def test_interpret_keeps_the_apis_message_and_retry_after() -> None:
         (record("promo1"), [item("PROMO1")], Status.CREATED, ID),  # codes are case-insensitive
         (record(entitlement=VIDEO.upper()), [item()], Status.CREATED, ID),
         (record(), [item(video_id=OTHER)], Status.REJECTED, ""),
+        (record(), [item(expires="2031-01-15")], Status.REJECTED, ""),  # another owner's date
+        (record(), [item(expires="2030-01-15")], Status.CREATED, ID),  # a bare date
+        (record(), [item(expires=None)], Status.REJECTED, ""),
         (record(), [item(video_id=None)], Status.REJECTED, ""),
         (record(kind="playlist"), [item()], Status.REJECTED, ""),
         (record(), [item("PROMO10")], None, None),  # a filter that matched loosely
@@ -222,6 +218,7 @@ def test_settle(rec: Record, found: list[Any], status: Status | None, api_id: st
         (THEIRS, Status.REJECTED),
         (Answer(200, {"oops": 1}), ServerError),  # never taken for "absent"
         (message(404, "Not found"), ServerError),
+        (Answer(404, "<html>no</html>"), ApiUnavailableError),
         (message(422, "bad filter"), ServerError),
         (message(503, "down"), ServerError),
         (message(401, "no"), AuthError),
@@ -231,11 +228,11 @@ def test_settle(rec: Record, found: list[Any], status: Status | None, api_id: st
 )
 def test_interpret_lookup(answer: Answer, expected: Status | type[Exception] | None) -> None:
     if expected is None or isinstance(expected, Status):
-        outcome = interpret_lookup(record(), answer)
+        outcome = drive(CREATE.lookup, record(), [answer])
         assert (outcome.status if outcome else None) == expected
     else:
         with pytest.raises(expected):
-            interpret_lookup(record(), answer)
+            drive(CREATE.lookup, record(), [answer])
 
 
 # --- one record, scripted ------------------------------------------------------------------------
@@ -276,7 +273,7 @@ SCENARIOS: dict[str, tuple[bool, list[tuple[str, Answer | Exception]], Status, i
         [("POST", TIMEOUT), ("GET", THEIRS)],
         Status.REJECTED,
         1,
-        "already exists on the API for another entitlement",
+        "already exists on the API with other values",
     ),
     "timeout, lookup absent, POST again": (
         False,
@@ -381,7 +378,7 @@ async def test_one_record(name: str) -> None:
     gets = len(script) - posts
     sub = submitter(sender)
 
-    outcome = await sub.send(record(), unsure=unsure)
+    outcome = await sub.perform(CREATE, record(), unsure=unsure)
 
     assert not sender.script, "the script was not used up"
     assert outcome.status == status
@@ -397,19 +394,19 @@ async def test_one_record(name: str) -> None:
 
 async def test_a_post_sends_the_records_payload_and_a_lookup_its_code() -> None:
     sender = ScriptedSender([("POST", TIMEOUT), ("GET", OURS)])
-    await submitter(sender).send(record("Promo1"))
+    await submitter(sender).perform(CREATE, record("Promo1"))
     assert sender.calls == [("POST", record("Promo1").payload()), ("GET", "Promo1")]
 
 
 async def test_failed_after_a_possibly_applied_request_stays_unsure() -> None:
     sender = AlwaysSender(TIMEOUT, get=message(503, "down"))
-    outcome = await submitter(sender).send(record())
+    outcome = await submitter(sender).perform(CREATE, record())
     assert (outcome.status, outcome.unsure, outcome.attempts) == (Status.FAILED, True, 1)
     assert sender.posts == 1  # never a second POST while the first is unsettled
 
 
 async def test_failed_when_nothing_can_have_been_applied_is_not_unsure() -> None:
-    outcome = await submitter(AlwaysSender(REFUSED)).send(record())
+    outcome = await submitter(AlwaysSender(REFUSED)).perform(CREATE, record())
     assert (outcome.status, outcome.unsure, outcome.attempts) == (Status.FAILED, False, 4)
     assert "cannot connect" in outcome.error
 
@@ -418,7 +415,7 @@ async def test_a_429_pauses_the_limiter_for_retry_after() -> None:
     clock = FakeClock()
     sender = ScriptedSender([("POST", message(429, "slow down", "3")), ("POST", created())])
     sub = submitter(sender, clock)
-    outcome = await sub.send(record())
+    outcome = await sub.perform(CREATE, record())
     assert outcome.status == Status.CREATED
     assert clock.now >= 3.0  # the second POST waited out the pause
     assert clock.waits == []  # and no backoff on top of it
@@ -427,7 +424,7 @@ async def test_a_429_pauses_the_limiter_for_retry_after() -> None:
 
 async def test_endless_429s_end_failed_without_using_attempts() -> None:
     sender = AlwaysSender(message(429, "slow down", "0"))
-    outcome = await submitter(sender).send(record())
+    outcome = await submitter(sender).perform(CREATE, record())
     assert outcome.status == Status.FAILED
     assert outcome.attempts == 0
     assert outcome.http_status == 429
@@ -448,7 +445,7 @@ async def test_the_run_stops_at_once(
 ) -> None:
     sender = ScriptedSender(script)
     with pytest.raises(error):
-        await submitter(sender).send(record())
+        await submitter(sender).perform(CREATE, record())
     assert not sender.script
 
 
@@ -456,9 +453,9 @@ async def test_consecutive_failures_stop_the_run() -> None:
     config = dataclasses.replace(CONFIG, attempts=3, max_consecutive_failures=5)
     sender = AlwaysSender(REFUSED)
     sub = submitter(sender, config=config)
-    assert (await sub.send(record("A"))).status == Status.FAILED  # failures 1-3
+    assert (await sub.perform(CREATE, record("A"))).status == Status.FAILED  # failures 1-3
     with pytest.raises(ApiUnavailableError, match="5 consecutive failed requests"):
-        await sub.send(record("B"))  # failures 4, 5
+        await sub.perform(CREATE, record("B"))  # failures 4, 5
     assert sender.posts == 5
 
 
@@ -469,7 +466,7 @@ async def test_an_answer_resets_the_consecutive_failures() -> None:
         script += [("POST", REFUSED), ("POST", REFUSED), ("POST", created(code))]
     sub = submitter(ScriptedSender(script), config=config)
     for code in "ABCD":
-        assert (await sub.send(record(code))).status == Status.CREATED
+        assert (await sub.perform(CREATE, record(code))).status == Status.CREATED
 
 
 async def test_429s_neither_count_nor_reset_the_consecutive_failures() -> None:
@@ -483,7 +480,7 @@ async def test_429s_neither_count_nor_reset_the_consecutive_failures() -> None:
         ("POST", REFUSED),
     ]
     with pytest.raises(ApiUnavailableError):
-        await submitter(ScriptedSender(script), config=config).send(record())
+        await submitter(ScriptedSender(script), config=config).perform(CREATE, record())
 
 
 # --- backoff -------------------------------------------------------------------------------------
@@ -500,7 +497,7 @@ async def test_backoff_ceilings_double_and_are_capped() -> None:
     clock = FakeClock()
     config = dataclasses.replace(CONFIG, attempts=8, backoff_initial=0.5, backoff_max=4.0)
     sub = submitter(AlwaysSender(REFUSED), clock, config, rng=Highest())
-    await sub.send(record())
+    await sub.perform(CREATE, record())
     assert clock.waits == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
     assert sub.tally.retries == 7
 
@@ -512,7 +509,7 @@ async def test_backoff_waits_are_full_jitter_within_the_ceilings() -> None:
     for seed in range(30):
         clock.waits = []
         sub = submitter(AlwaysSender(REFUSED), clock, config, rng=random.Random(seed))
-        await sub.send(record())
+        await sub.perform(CREATE, record())
         assert len(clock.waits) == 9
         for n, wait in enumerate(clock.waits, start=1):
             assert 0.0 <= wait <= backoff_ceiling(n, 0.5, 4.0)
@@ -530,7 +527,7 @@ async def test_a_429_adds_no_backoff_and_does_not_raise_the_exponent() -> None:
         ("POST", REFUSED),
         ("POST", created()),
     ]
-    await submitter(ScriptedSender(script), clock, rng=Highest()).send(record())
+    await submitter(ScriptedSender(script), clock, rng=Highest()).perform(CREATE, record())
     assert clock.waits == [0.5, 1.0]
 
 
@@ -541,7 +538,7 @@ async def test_a_5xx_with_retry_after_waits_at_least_that_long() -> None:
         ("GET", ABSENT),
         ("POST", created()),
     ]
-    outcome = await submitter(ScriptedSender(script), clock).send(record())
+    outcome = await submitter(ScriptedSender(script), clock).perform(CREATE, record())
     assert outcome.status == Status.CREATED
     assert clock.waits == [20.0]  # above backoff_max: the server knows best
 
@@ -553,9 +550,9 @@ async def test_nothing_is_sent_once_stopping() -> None:
     sender = AlwaysSender(created())
     sub = submitter(sender)
     sub.stopping.set()
-    outcome = await sub.send(record())
+    outcome = await sub.perform(CREATE, record())
     assert (outcome.status, outcome.attempts, sender.posts) == (Status.PENDING, 0, 0)
-    outcome = await sub.send(record(), unsure=True)
+    outcome = await sub.perform(CREATE, record(), unsure=True)
     assert (outcome.status, outcome.unsure) == (Status.SENDING, True)
 
 
@@ -568,8 +565,8 @@ async def test_a_stop_cuts_a_backoff_wait_short() -> None:
     sender = AlwaysSender(message(503, "down"))
     clock = FakeClock()
     limiter = PacedLimiter(1000, clock=clock.clock, sleep=clock.limiter_sleep)
-    sub = Submitter(sender, limiter, CONFIG, sleep=never_ending_sleep)
-    task = asyncio.create_task(sub.send(record()))
+    sub = Runner(sender, limiter, CONFIG, sleep=never_ending_sleep)
+    task = asyncio.create_task(sub.perform(CREATE, record()))
     for _ in range(20):
         await asyncio.sleep(0)
     assert sender.posts == 1
@@ -582,8 +579,8 @@ async def test_a_stop_cuts_a_backoff_wait_short() -> None:
 async def test_a_stop_cuts_a_429_pause_short() -> None:
     sender = AlwaysSender(message(429, "slow down", "300"))
     limiter = PacedLimiter(1000)  # the real clock and sleep: the stop must not wait 300 s
-    sub = Submitter(sender, limiter, CONFIG)
-    task = asyncio.create_task(sub.send(record()))
+    sub = Runner(sender, limiter, CONFIG)
+    task = asyncio.create_task(sub.perform(CREATE, record()))
     for _ in range(20):
         await asyncio.sleep(0)
     sub.stopping.set()

@@ -1,0 +1,450 @@
+"""The run context every command that talks to the API opens, the same for all of them.
+
+It holds the journal (lock, binding to one API, the run's start and end), the signals, the
+sandbox, the HTTP session and the request engine, the progress display, the typed
+:class:`Summary`, and :func:`exit_code`, the one place a command's outcome becomes its exit
+code. A command (:mod:`importer.pipeline`, :mod:`importer.undo`, :mod:`importer.audit`) says only
+what to read and which operation to perform on which rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import ipaddress
+import logging
+import secrets
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+from urllib.parse import urlsplit
+
+from importer.config import Settings
+from importer.engine import Operation, Runner, Tally, Tick
+from importer.errors import Interrupted, OutputError, StopRun, UsageError
+from importer.faults import Faults
+from importer.http import HttpSender, open_session
+from importer.journal import Journal, open_journal
+from importer.limiter import PacedLimiter
+from importer.models import Outcome, Record, Status
+from importer.ops import PROBE
+from importer.pool import Work, run_pool
+from importer.progress import Progress
+
+log = logging.getLogger("importer")
+
+ItemT = TypeVar("ItemT")
+T = TypeVar("T")
+
+#: Whether this process has marked a request in a journal: an interrupt after it is not "nothing
+#: was sent" (read by the CLI's last-resort handler).
+ACTIVITY = {"marked": False}
+
+
+@dataclass(frozen=True)
+class Target:
+    """The API a command talks to; ``sandbox`` set means an in-process sandbox is started.
+
+    The key is left out of ``repr``, so no log or traceback line that shows a Target shows it.
+    """
+
+    url: str
+    api_key: str = field(repr=False)
+    sandbox: Faults | None = None
+
+    @property
+    def label(self) -> str:
+        """What the journal is bound to."""
+        return "sandbox" if self.sandbox is not None else self.url.rstrip("/")
+
+    @classmethod
+    def in_process_sandbox(cls, faults: Faults) -> Target:
+        """A sandbox on a free loopback port, with a throwaway key."""
+        return cls(url="", api_key=f"sandbox-{secrets.token_hex(8)}", sandbox=faults)
+
+    def check(self) -> None:
+        """Refuse to send the key in clear text: plain ``http://`` only to a loopback host."""
+        if self.sandbox is not None:
+            return
+        parts = urlsplit(self.url)
+        if parts.scheme.lower() == "http" and not is_loopback(parts.hostname or ""):
+            raise UsageError(
+                f"api.url {self.url} is plain http:// to a host that is not this machine: the"
+                " API key would cross the network in clear text; use https://"
+            )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether *host* names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Summary:
+    """What a command did, for stderr, ``--summary`` JSON, the report page and the webhook."""
+
+    command: str
+    counts: Counter[str] = field(default_factory=Counter)
+    duration: float = 0.0
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    lookups: int = 0
+    methods: dict[str, int] = field(default_factory=dict)
+    #: Codes done per second of the run (created, deleted, updated: whatever the command does).
+    rate: float = 0.0
+    results: str | None = None
+    journal: str | None = None
+    stopped: str | None = None
+    #: Command-specific figures (``would_delete``, ``expiring``, ...).
+    extra: dict[str, Any] = field(default_factory=dict)
+    timeline: list[Tick] = field(default_factory=list)
+
+    def take(self, tally: Tally) -> None:
+        """Copy the engine's counters."""
+        self.requests = tally.requests
+        self.retries = tally.retries
+        self.throttled = tally.throttled
+        self.lookups = tally.lookups
+        self.methods = dict(tally.methods)
+        self.timeline = tally.timeline()
+
+    def listed_counts(self) -> dict[str, int]:
+        """The counts per status: the command's usual ones always (zeros included), then any
+        other that occurred."""
+        counts = {status: self.counts.get(status, 0) for status in LISTED[self.command]}
+        counts.update((status, n) for status, n in sorted(self.counts.items()) if n)
+        return counts
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form (``--summary``)."""
+        data: dict[str, Any] = {
+            "command": self.command,
+            "rows": sum(self.counts.values()),
+            "counts": self.listed_counts(),
+            "duration": round(self.duration, 3),
+        }
+        if self.requests or self.command != "validate":
+            data.update(
+                requests=self.requests,
+                retries=self.retries,
+                throttled=self.throttled,
+                lookups=self.lookups,
+                methods=self.methods,
+                rate=round(self.rate, 2),
+            )
+        for name in ("results", "journal", "stopped"):
+            if getattr(self, name):
+                data[name] = getattr(self, name)
+        data.update(self.extra)
+        return data
+
+    def lines(self) -> str:
+        """The few lines printed on stderr."""
+        parts = ", ".join(f"{n} {status}" for status, n in self.listed_counts().items() if n)
+        out = [f"{sum(self.counts.values())} result lines: {parts or 'nothing to do'}"]
+        if self.requests or self.command != "validate":
+            methods = ", ".join(f"{n} {m}" for m, n in sorted(self.methods.items()))
+            out.append(
+                f"{self.requests} requests ({self.retries} retries, {self.throttled} answered 429,"
+                f" {self.lookups} lookups) in {self.duration:.1f} s"
+                + (f", {self.rate:.1f} codes/s" if self.rate else "")
+                + (f"; {methods}" if methods else "")
+            )
+        for name, value in self.extra.items():
+            if isinstance(value, int | str) and value not in ("", 0):
+                out.append(f"{name.replace('_', ' ')}: {value}")
+        for name in ("results", "journal"):
+            if getattr(self, name):
+                out.append(f"{name}: {getattr(self, name)}")
+        if self.stopped:
+            out.append(f"stopped: {self.stopped}")
+        return "\n".join(out)
+
+
+_RUN_LISTED = (
+    Status.CREATED, Status.INVALID, Status.REJECTED, Status.FAILED, Status.PENDING,
+)  # fmt: skip
+#: Per command, the statuses its summary always lists, zeros included.
+LISTED: Mapping[str, tuple[str, ...]] = {
+    "run": _RUN_LISTED,
+    "validate": _RUN_LISTED,
+    "undo": (Status.DELETED, Status.KEPT, Status.FAILED, Status.PENDING, Status.NOT_CREATED),
+    "audit": ("available", "redeemed", "expired", Status.MISSING, Status.NOT_CREATED),
+}
+
+#: Per command, the result statuses that make the exit code 1 ("finished, but not all done").
+NOT_DONE: Mapping[str, frozenset[str]] = {
+    "run": frozenset({Status.INVALID, Status.REJECTED, Status.FAILED, Status.KEPT, Status.MISSING}),
+    "validate": frozenset({Status.INVALID}),
+    "undo": frozenset({Status.KEPT, Status.FAILED, Status.REJECTED}),
+    "audit": frozenset({Status.MISSING, "changed", Status.FAILED}),
+}
+
+
+def exit_code(command: str, counts: Mapping[str, int], stopped: StopRun | None) -> int:
+    """The contract's exit code for a command that ran: 3 stopped part-way or rows left
+    pending, 1 some rows not done (per :data:`NOT_DONE`), else 0."""
+    if stopped is not None:
+        return stopped.exit_code
+    if any(counts.get(status, 0) for status in NOT_DONE[command]):
+        return 1
+    # Rows a run or an undo left pending are picked up by the next one; validate sends nothing.
+    return 3 if command != "validate" and counts.get(Status.PENDING, 0) else 0
+
+
+class Context:
+    """One command's run: journal, engine, progress and summary. See the module docstring."""
+
+    def __init__(
+        self,
+        command: str,
+        settings: Settings,
+        target: Target | None,
+        *,
+        stream: TextIO | None = None,
+        quiet: bool = False,
+        progress: bool = True,
+    ) -> None:
+        self.command = command
+        self.settings = settings
+        self.target = target
+        self.stream = sys.stderr if stream is None else stream
+        self.quiet = quiet
+        self.show_progress = progress and not quiet
+        self.started = time.monotonic()
+        self.summary = Summary(command)
+        self.tally = Tally()
+        self.stopped: StopRun | None = None
+        self.journal: Journal | None = None
+
+    # -- the journal ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def opened(self, path: Path, source: str) -> Iterator[Journal]:
+        """The journal, locked, bound to the target and with this run started; on leaving, the
+        run's end is recorded (``finished``, ``stopped`` or ``crashed``) and the lock released.
+
+        An error while closing never hides the error that ended the block.
+        """
+        journal = open_journal(path, synchronous=self.settings.journal.synchronous)
+        self.journal = journal
+        outcome = "crashed"
+        try:
+            if self.target is not None:
+                journal.bind_target(self.target.label)
+            journal.start_run(self.command, source)
+            yield journal
+            outcome = "stopped" if self.stopped else "finished"
+        except StopRun as exc:
+            outcome = "stopped"
+            self.stopped = self.stopped or exc
+            raise
+        finally:
+            closing = _record_end(journal, outcome, self.summary)
+            if closing is not None and sys.exc_info()[1] is None:
+                raise closing
+
+    # -- the engine ------------------------------------------------------------------------------
+    def engine(self, body: Callable[[Runner], Awaitable[T]], *, probe: bool = True) -> T | None:
+        """Run *body* with a ready :class:`Runner` in a fresh event loop; None if it stopped.
+
+        Opens the sandbox (if any) and the session, proves with one probe that api.url is the
+        API (unless `probe` is false), and turns SIGINT/SIGTERM into a stop: waits end at once,
+        requests in flight get ``send.drain_timeout`` seconds, and the stop is recorded in
+        :attr:`stopped` (exit 3) rather than raised, so the caller still writes its files.
+        """
+        try:
+            return asyncio.run(self._engine(body, probe))
+        except StopRun as exc:
+            self.stopped = exc
+            log.error("stopped: %s", exc)
+            return None
+
+    async def _engine(self, body: Callable[[Runner], Awaitable[T]], probe: bool) -> T:
+        assert self.target is not None
+        stopping = asyncio.Event()
+        signals: list[int] = []
+        loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int) -> None:
+            if not signals:
+                log.warning(
+                    "%s: finishing requests in flight, then stopping", signal.strsignal(signum)
+                )
+            signals.append(signum)
+            stopping.set()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal, signum)
+        try:
+            async with self._runner(self.target, stopping) as (runner, url):
+                if probe:
+                    await runner.perform(PROBE, url)
+                result = await body(runner)
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+        if signals:
+            raise Interrupted(f"interrupted by {signal.strsignal(signals[0])}")
+        return result
+
+    @contextlib.asynccontextmanager
+    async def _runner(
+        self, target: Target, stopping: asyncio.Event
+    ) -> AsyncIterator[tuple[Runner, str]]:
+        async with contextlib.AsyncExitStack() as stack:
+            api = self.settings.api
+            if target.sandbox is not None:
+                from importer.sandbox import running_sandbox  # aiohttp.web: only loaded here
+
+                sandbox = await stack.enter_async_context(
+                    running_sandbox(target.api_key, target.sandbox)
+                )
+                api = dataclasses.replace(api, url=sandbox.url)
+            session = await stack.enter_async_context(
+                open_session(api, self.settings.send.concurrency)
+            )
+            runner = Runner(
+                HttpSender(session, api, target.api_key),
+                PacedLimiter(self.settings.send.rate),
+                self.settings.send,
+                stopping=stopping,
+                tally=self.tally,
+            )
+            yield runner, api.url
+
+    async def rows(
+        self,
+        runner: Runner,
+        op: Operation[ItemT, Outcome],
+        operation: str,
+        work: Sequence[Work[ItemT]],
+        mark: Callable[[Sequence[Record]], None] | None,
+        on_outcome: Callable[[Work[ItemT], Outcome], None] | None = None,
+    ) -> None:
+        """Perform *op* on every item of *work* with the worker pool, `concurrency` at a time.
+
+        `mark` commits a batch's mark (``sending``, ``deleting``) before any of it goes out;
+        every outcome is recorded in the journal as *operation*'s, counted on the progress
+        display, logged when it is a failure, and passed to `on_outcome`.
+        """
+        if not work:
+            return
+        journal = self.journal
+        assert journal is not None
+        settings = self.settings
+        bar = Progress(
+            len(work),
+            stream=self.stream,
+            interval=settings.output.log_interval,
+            enabled=self.show_progress,
+        )
+        detailed = log.isEnabledFor(logging.DEBUG)
+
+        def before_batch(batch: Sequence[Work[ItemT]]) -> None:
+            if mark is not None:
+                mark([w.record for w in batch])
+                ACTIVITY["marked"] = True
+
+        def recorded(item: Work[ItemT], outcome: Outcome) -> None:
+            journal.record(item.record, outcome, operation)
+            bar.advance(outcome.status.value)
+            record = item.record
+            if outcome.status in (Status.REJECTED, Status.FAILED, Status.MISSING):
+                http = f" (HTTP {outcome.http_status})" if outcome.http_status else ""
+                log.warning(
+                    "row %d, code %s: %s %s%s: %s",
+                    record.row, record.code, operation, outcome.status.value, http, outcome.error,
+                )  # fmt: skip
+            elif detailed:
+                log.debug(
+                    "row %d, code %s: %s %s %s", record.row, record.code, operation,
+                    outcome.status.value, outcome.api_id,
+                )  # fmt: skip
+            if on_outcome is not None:
+                on_outcome(item, outcome)
+
+        async def idle() -> None:
+            journal.flush_if_due(settings.journal.flush_interval, settings.journal.batch_size)
+            bar.refresh()
+
+        async def perform(item: Work[ItemT]) -> Outcome:
+            return await runner.perform(op, item.item, unsure=item.unsure)
+
+        try:
+            with bar.redirect_logging():
+                await run_pool(
+                    work,
+                    perform,
+                    runner.stopping,
+                    concurrency=settings.send.concurrency,
+                    batch_size=settings.journal.batch_size,
+                    before_batch=before_batch,
+                    on_outcome=recorded,
+                    drain_timeout=settings.send.drain_timeout,
+                    idle=idle,
+                )
+        finally:
+            bar.close()
+            journal.flush()
+
+    # -- the end -------------------------------------------------------------------------------
+    def finish(self, counts: Mapping[str, int], *, summary_path: Path | None, **fields: Any) -> int:
+        """Fill in the summary, print it, write ``--summary``; return the exit code."""
+        summary = self.summary
+        summary.counts = Counter(counts)
+        summary.duration = time.monotonic() - self.started
+        summary.take(self.tally)
+        for name, value in fields.items():
+            setattr(summary, name, value)
+        if self.stopped is not None:
+            summary.stopped = str(self.stopped)
+        if summary_path is not None:
+            from importer.reconcile import write_summary
+
+            write_summary(summary_path, summary.as_dict())
+        if not self.quiet:
+            print(summary.lines(), file=self.stream)
+        # Figures beside the counts that also decide it (audit: codes changed in Zype's admin).
+        flags = {k: v for k, v in summary.extra.items() if k in NOT_DONE[self.command]}
+        return exit_code(self.command, {**counts, **flags}, self.stopped)
+
+    def output_failed(self, exc: OutputError, journal_path: Path) -> OutputError:
+        """An output file that could not be written at the end: every outcome is in the journal.
+
+        The exit code stays the run's own when requests were sent (never "nothing was sent").
+        """
+        error = OutputError(
+            f"{exc}; every outcome is in the journal {journal_path}:"
+            " the same command writes it again, sending nothing twice"
+        )
+        if ACTIVITY["marked"] or self.tally.requests:
+            error.exit_code = 3
+        return error
+
+
+def _record_end(journal: Journal, outcome: str, summary: Summary) -> BaseException | None:
+    """Record the run's end and close the journal; return (not raise) what failed."""
+    failed: BaseException | None = None
+    try:
+        journal.finish_run(outcome, summary.as_dict())
+    except Exception as exc:  # a full disk: the close below must still release the lock
+        failed = exc
+    try:
+        journal.close()
+    except Exception as exc:
+        failed = failed or exc
+    if failed is not None:
+        log.error("%s", failed)
+    return failed
