@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from importer.config import Settings
 from importer.engine import Operation, Runner, Tally, Tick
-from importer.errors import Interrupted, OutputError, StopRun, UsageError
+from importer.errors import ApiUnavailableError, Interrupted, OutputError, StopRun, UsageError
 from importer.faults import Faults
 from importer.http import HttpSender, open_session
 from importer.journal import Journal, open_journal
@@ -267,6 +267,9 @@ class Context:
         try:
             return asyncio.run(self._engine(body, probe))
         except StopRun as exc:
+            url = self.target.url if self.target is not None else ""
+            if isinstance(exc, ApiUnavailableError) and url and url not in str(exc):
+                exc = ApiUnavailableError(f"{exc} (api.url: {url})")
             self.stopped = exc
             log.error("stopped: %s", exc)
             return None

@@ -22,6 +22,7 @@ from importer.journal import (
     Plan,
     open_journal,
     plan,
+    transition,
 )
 from importer.journal import read_only as read_journal
 from importer.models import Outcome, Record, Status
@@ -346,3 +347,97 @@ def test_busy_message_names_pid_and_start_time(tmp_path: Path) -> None:
     finally:
         journal.close()
     assert path.with_name(path.name + ".lock").read_text() == ""  # released: nobody named
+
+
+# --- transitions ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "event", "after"),
+    [
+        ("", "send", "sending"),
+        ("", "generate", "pending"),
+        ("deleted", "generate", "pending"),  # a deleted generated row gets a new code
+        ("rejected", "generate", "pending"),  # a generated code someone else holds
+        ("failed", "send", "sending"),
+        ("deleted", "send", "sending"),  # a run after an undo creates it again
+        ("sending", "create:created", "created"),
+        ("sending", "create:sending", "sending"),
+        ("created", "delete", "deleting"),
+        ("deleting", "delete", "deleting"),
+        ("deleting", "delete:deleted", "deleted"),
+        ("deleting", "delete:failed", "deleting"),  # may have been applied: read again
+        ("deleting", "delete:pending", "created"),  # never sent
+        ("deleting", "delete:kept", "created"),
+        ("deleting", "delete:rejected", "created"),
+        ("created", "update:updated", "created"),
+        ("created", "update:kept", "created"),
+    ],
+)
+def test_transition(state: str, event: str, after: str) -> None:
+    assert transition(state, event) == after
+
+
+@pytest.mark.parametrize(
+    ("state", "event"),
+    [
+        ("", "create:created"),  # an outcome for a row never marked
+        ("created", "send"),  # a created code is never sent again
+        ("pending", "delete"),  # only created codes are deleted
+        ("deleted", "delete:deleted"),
+        ("sending", "delete:deleted"),
+        ("created", "generate"),  # a created code keeps its code
+    ],
+)
+def test_transitions_the_journal_refuses(state: str, event: str) -> None:
+    with pytest.raises(JournalError, match="cannot take"):
+        transition(state, event)
+
+
+def test_record_refuses_a_row_never_marked(tmp_path: Path) -> None:
+    journal = open_journal(tmp_path / "j.journal")
+    try:
+        with pytest.raises(JournalError):
+            journal.record(_record("NEVER"), Outcome(Status.CREATED, api_id="f" * 24))
+    finally:
+        journal.close()
+
+
+def test_a_deleted_row_is_created_again_and_its_generated_code_renewed(tmp_path: Path) -> None:
+    journal = open_journal(tmp_path / "j.journal")
+    try:
+        generated = Record(2, "gen:abc:0:0", "GEN1", "2031-01-31", "video", VIDEO, True)
+        journal.store_generated([generated])
+        journal.mark_sending([generated])
+        journal.record(generated, Outcome(Status.CREATED, api_id="f" * 24))
+        journal.flush()
+        assert journal.generated_codes() == {"gen:abc:0:0": "GEN1"}
+        [held] = journal.created()
+        assert (held.record, held.api_id, held.status) == (generated, "f" * 24, "created")
+        journal.mark_deleting([generated])
+        journal.record(generated, Outcome(Status.DELETED, api_id="f" * 24), "delete")
+        journal.flush()
+        assert journal.created() == []
+        assert journal.generated_codes() == {}  # a new code next time
+        assert plan(generated, journal.entries[generated.key]).send
+        assert journal.entries[generated.key].api_id == "f" * 24  # the deleted id stays shown
+    finally:
+        journal.close()
+
+
+def test_a_full_disk_mid_run_is_a_journal_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "j.journal"
+    journal = open_journal(path)
+    try:
+        journal.mark_sending([_record("A")])
+        # The database may not grow any more: what a full disk looks like to SQLite.
+        (pages,) = journal._db.execute("PRAGMA page_count").fetchone()
+        journal._db.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(JournalError) as raised:
+            journal.mark_sending([_record(f"B{n:05d}" * 10, row=n + 3) for n in range(2000)])
+        assert str(path) in str(raised.value)
+        assert "disk is full" in str(raised.value)
+        assert raised.value.exit_code == 3  # a request may have gone out since it opened
+    finally:
+        with contextlib.suppress(JournalError):
+            journal.close()
