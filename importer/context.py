@@ -294,6 +294,7 @@ class Context:
             async with self._runner(self.target, stopping) as (runner, url):
                 if probe:
                     await runner.perform(PROBE, url)
+                    self.tally.probes += 1
                 result = await body(runner)
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):

@@ -139,12 +139,14 @@ class Tally:
         self.throttled = 0
         self.failures = 0
         self.methods: Counter[str] = Counter()
+        #: Requests made only to prove api.url is the API (one per command that sends).
+        self.probes = 0
         self._seconds: dict[int, list[int]] = {}
 
     @property
     def lookups(self) -> int:
-        """GET requests (lookups and reads)."""
-        return self.methods["GET"]
+        """GET requests (lookups and reads), not counting the probe of api.url."""
+        return self.methods["GET"] - self.probes
 
     def _bucket(self) -> list[int]:
         now = self._clock()
