@@ -126,6 +126,7 @@ __all__ = [
     "peak_in_window",
     "running_sandbox",
     "sandbox_state",
+    "select",
     "serve",
     "stamp",
 ]
@@ -207,10 +208,13 @@ def parse_instant(value: str) -> datetime:
     """A filter's or the admin's time: ``YYYY-MM-DD`` (midnight at its start in the account's
     zone) or ISO 8601 (read in the account's zone when it has no offset). ValueError otherwise.
     """
-    if _YMD.fullmatch(value):
-        day = date.fromisoformat(value)
-        return datetime(day.year, day.month, day.day, tzinfo=ACCOUNT_TZ)
-    moment = datetime.fromisoformat(value)
+    try:
+        if _YMD.fullmatch(value):
+            day = date.fromisoformat(value)
+            return datetime(day.year, day.month, day.day, tzinfo=ACCOUNT_TZ)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not a date or an ISO 8601 timestamp: {value!r}") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=ACCOUNT_TZ)
 
 
@@ -600,17 +604,18 @@ def _time_test(key: str, value: str) -> Test:
     compare = _COMPARE.get(suffix)
     if suffix and compare is None:
         raise ValueError(f"Unknown filter {key}: {name} takes .gt, .gte, .lt or .lte")
+    whole_day = not suffix and _YMD.fullmatch(value) is not None
     try:
         moment = parse_instant(value)
         bound = stamp(moment)
-        end = stamp(moment + timedelta(days=1))
+        end = stamp(moment + timedelta(days=1)) if whole_day else bound
     except (ValueError, OverflowError):
         raise ValueError(
             f"{key} must be a date (YYYY-MM-DD) or an ISO 8601 timestamp, got {value!r}"
         ) from None
     if compare is not None:
         return lambda obj: obj[name] is not None and compare(obj[name], bound)
-    if _YMD.fullmatch(value):
+    if whole_day:
         return lambda obj: obj[name] is not None and bound <= obj[name] < end
     return lambda obj: obj[name] == bound
 
