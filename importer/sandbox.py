@@ -199,9 +199,12 @@ def stamp(moment: datetime) -> str:
     For example ``2031-01-01T00:00:00.000-05:00``. One shape and one offset for all of them is
     what lets the list filters compare timestamps as strings. A naive `moment` is a ValueError.
     """
-    if moment.tzinfo is None:
+    zone = moment.tzinfo
+    if zone is None:
         raise ValueError(f"a timestamp needs a time zone, got the naive {moment.isoformat()}")
-    return moment.astimezone(ACCOUNT_TZ).isoformat(timespec="milliseconds")
+    if zone is not ACCOUNT_TZ:  # the default clock's; skipping the conversion is cheaper
+        moment = moment.astimezone(ACCOUNT_TZ)
+    return moment.isoformat(timespec="milliseconds")
 
 
 def parse_instant(value: str) -> datetime:
@@ -277,9 +280,20 @@ def _new_code(content: _Content, object_id: str, site_id: str, now: datetime) ->
     """A fresh, unredeemed code object created at `now`."""
     created = stamp(now)
     expired = content.expiration < created[:10]
+    code, kind, target = content.code, content.kind, content.target
+    label, content_type = ENTITLEMENTS[kind]
+    # The fields of _content_fields() written out: one dict literal is cheaper at bench rates.
     return {
         "_id": object_id,
-        **_content_fields(content),
+        "code": code,
+        "nice_code": "-".join(code[i : i + 4] for i in range(0, len(code), 4)),
+        "content_title": f"Sandbox {label.lower()} {target[-6:]}",
+        "content_type": content_type,
+        "expiration_date": f"{content.expiration}T00:00:00.000{ACCOUNT_OFFSET}",
+        "video_id": target if kind == "video_id" else None,
+        "playlist_id": target if kind == "playlist_id" else None,
+        "plan_id": target if kind == "plan_id" else None,
+        "pass_plan_id": target if kind == "pass_plan_id" else None,
         "transaction_id": None,
         "redeemed_at": None,
         "site_id": site_id,

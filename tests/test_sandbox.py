@@ -1205,3 +1205,14 @@ async def test_no_fault_touches_the_admin_endpoints(session: aiohttp.ClientSessi
         assert time.monotonic() - started < 0.5
     assert len(sb.state.codes) == 4
     assert (sb.state.requests, sb.state.faults_injected, sb.state.rejected_429) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("kind", ENTITLEMENT_FIELDS)
+def test_create_and_update_write_the_same_content_fields(kind: str) -> None:
+    # The create path spells the fields out for speed; this keeps it in step with updates.
+    from importer.sandbox import _check, _content_fields, _new_code
+
+    _, content = _check({"code": "ABCDEFGHIJ", "expiration_date": "2030-01-15", kind: PLAN})
+    assert content is not None
+    created = _new_code(content, "a" * 24, "b" * 24, datetime(2029, 1, 1, tzinfo=EST))
+    assert created | _content_fields(content) == created
