@@ -373,13 +373,14 @@ def test_create_app_keeps_a_given_state() -> None:
     assert sandbox_state(create_app(KEY, state=state)) is state
 
 
+@pytest.mark.parametrize("others", [0, 3])
 async def test_serve_prints_its_url_answers_and_stops_on_sigterm(
-    session: aiohttp.ClientSession,
+    session: aiohttp.ClientSession, others: int
 ) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        f"from importer.sandbox import serve; serve({KEY!r}, port=0)",
+        f"from importer.sandbox import serve; serve({KEY!r}, port=0, others={others})",
         stdout=asyncio.subprocess.PIPE,
     )
     try:
@@ -388,8 +389,10 @@ async def test_serve_prints_its_url_answers_and_stops_on_sigterm(
         assert line.startswith("sandbox listening on http://127.0.0.1:")
         assert line.rstrip().endswith(f"(api key: {KEY})")
         url = line.split()[3]
+        admin_line = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()
+        assert f"POST {url}/_sandbox/" in admin_line
         status, data, _ = await call(session, "GET", f"{url}/redemption_codes")
-        assert (status, data["response"]) == (200, [])
+        assert (status, len(data["response"])) == (200, others)
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 10) == 0
     finally:
