@@ -15,7 +15,10 @@ class Faults:
 
     Rates are probabilities per request in ``[0, 1]``; ``rate_limit`` is requests per second
     (``None``: unlimited); ``seed`` makes the random draws reproducible (for a given arrival
-    order). Impossible values raise :class:`ValueError` at once.
+    order). ``old_flag_names`` is not a fault of the network but of the API's dialect: answers
+    spell the flags ``available?``, ``redeemed?``, ``expired?`` as Zype's older answers do (it
+    takes ``True``/``False`` or, as the CLI's ``old_flag_names=1`` gives it, ``1``/``0``).
+    Impossible values raise :class:`ValueError` at once.
     """
 
     latency: float = 0.0
@@ -24,8 +27,14 @@ class Faults:
     reset_rate: float = 0.0
     lost_rate: float = 0.0
     seed: int | None = None
+    old_flag_names: bool = False
 
     def __post_init__(self) -> None:
+        flag: object = self.old_flag_names
+        # 1.0 == 1 == True: the CLI parses every value but the seed as a float.
+        if flag not in (0, 1):
+            raise ValueError(f"old_flag_names must be 0 or 1 (or a bool), got {flag!r}")
+        object.__setattr__(self, "old_flag_names", bool(flag))
         for name in ("error_rate", "reset_rate", "lost_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
