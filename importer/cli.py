@@ -184,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8808)
     sandbox.add_argument("--faults", metavar="SPEC", help="e.g. latency=0.05,rate_limit=100")
+    sandbox.add_argument(
+        "--others", type=int, default=0, metavar="N", help="start with N other people's codes"
+    )
     return parser
 
 
@@ -331,6 +334,7 @@ def _main(args: argparse.Namespace) -> int:
             parse_faults(args.faults),
             host=args.host,
             port=args.port,
+            others=args.others,
         )
         return 0
     except ImporterError as exc:

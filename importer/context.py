@@ -242,7 +242,7 @@ class Context:
         outcome = "crashed"
         try:
             if self.target is not None:
-                journal.bind_target(self.target.label)
+                journal.check_target(self.target.label)
             journal.start_run(self.command, source)
             yield journal
             outcome = "stopped" if self.stopped else "finished"
@@ -295,6 +295,8 @@ class Context:
                 if probe:
                     await runner.perform(PROBE, url)
                     self.tally.probes += 1
+                if self.journal is not None:
+                    self.journal.bind_target(self.target.label)
                 result = await body(runner)
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):

@@ -304,21 +304,27 @@ class Journal:
 
     # -- runs ------------------------------------------------------------------------------
     @_guarded
-    def bind_target(self, target: str) -> None:
-        """Tie the journal to one API; refuse another, whose codes it knows nothing about.
-
-        A journal that says "created" against the sandbox must never make a run against the
-        real API skip those rows.
-        """
+    def check_target(self, target: str) -> None:
+        """Refuse an API other than the one this journal is tied to, whose codes it knows
+        nothing about: a journal that says "created" against the sandbox must never make a
+        run against the real API skip those rows."""
         row = self._db.execute("SELECT value FROM meta WHERE name = 'target'").fetchone()
-        if row is None:
-            with self._db:
-                self._db.execute("INSERT INTO meta VALUES ('target', ?)", (target,))
-        elif row[0] != target:
+        if row is not None and row[0] != target:
             raise UsageError(
                 f"{self.path}: this journal belongs to imports into {row[0]}, not {target}; "
                 "pass another --journal"
             )
+
+    @_guarded
+    def bind_target(self, target: str) -> None:
+        """Tie the journal to *target* (see :meth:`check_target`), or refuse if tied to another.
+
+        Called once the API has answered like Zype's, so that a run against a wrong URL, which
+        stops before anything is written, leaves the journal free for the right one.
+        """
+        self.check_target(target)
+        with self._db:
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('target', ?)", (target,))
 
     @_guarded
     def start_run(self, command: str, source: str) -> None:

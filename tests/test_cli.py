@@ -179,7 +179,7 @@ def test_every_option_and_command_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     for option in _options(build_parser()) - {"--help", "--version"}:
         assert f"`{option}" in readme, option
-    for command in ("run", "validate", "status", "sandbox"):
+    for command in ("run", "validate", "undo", "audit", "status", "sandbox"):
         assert f"zype-import {command}" in readme, command
 
 
