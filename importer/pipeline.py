@@ -221,6 +221,7 @@ async def _send(
 
     await ctx.rows(runner, CREATE, "create", work, journal.mark_sending, note)
     renewed: dict[str, Record] = {}
+    clashing: set[str] = set()  # codes someone else holds: never generated again
     for _ in range(MAX_RENEWALS):
         clashed = [
             w.record
@@ -229,9 +230,11 @@ async def _send(
         ]
         if not clashed or runner.stopping.is_set():
             break
-        fresh = _renew_codes(clashed, journal, ctx.settings)
+        clashing.update(r.code.upper() for r in clashed)
+        fresh = _renew_codes(clashed, journal, ctx.settings, clashing)
         renewed.update((r.key, r) for r in fresh)
         work = [Work(r, r) for r in fresh]
+        verdicts.update((r.key, NO_VERDICT) for r in fresh)
         log.info("%d generated code(s) were taken by someone else: sending new ones", len(fresh))
         await ctx.rows(runner, CREATE, "create", work, journal.mark_sending, note)
     if changes and not runner.stopping.is_set():
@@ -239,8 +242,9 @@ async def _send(
     return renewed
 
 
-#: Rounds of new codes for generated codes someone else already holds.
-MAX_RENEWALS = 3
+#: Rounds of new codes for generated codes someone else already holds (with a dozen random
+#: characters a clash is already rare; a second one in a row, rarer still).
+MAX_RENEWALS = 5
 NO_VERDICT = Outcome(Status.PENDING)
 
 
@@ -378,10 +382,12 @@ def _with_codes(records: list[Record], journal: Journal, settings: Settings) -> 
     return records
 
 
-def _renew_codes(clashed: list[Record], journal: Journal, settings: Settings) -> list[Record]:
+def _renew_codes(
+    clashed: list[Record], journal: Journal, settings: Settings, avoid: set[str]
+) -> list[Record]:
     """New codes for generated records whose code another owner holds, stored before sent."""
     blank = [dataclasses.replace(r, code="") for r in clashed]
-    taken = journal.known_codes()
+    taken = journal.known_codes() | avoid
     renewed, _ = assign_codes(blank, {}, settings.codes, taken)
     journal.store_generated(renewed)
     return renewed

@@ -32,7 +32,12 @@ def _sheet(path: Path, rows: int = 60) -> Path:
 
 
 def _run(
-    tmp_path: Path, url: str, *extra: str, key: str = CANARY, key_in: str = "query"
+    tmp_path: Path,
+    url: str,
+    *extra: str,
+    key: str = CANARY,
+    key_in: str = "query",
+    command: str = "run",
 ) -> subprocess.CompletedProcess:
     config = tmp_path / "fast.yaml"
     config.write_text(
@@ -45,7 +50,7 @@ def _run(
             sys.executable,
             "-m",
             "importer",
-            "run",
+            command,
             str(_sheet(tmp_path / "codes.csv")),
             "--api-url",
             url,
@@ -92,6 +97,22 @@ def test_run_against_a_faulty_api_leaks_no_key(tmp_path: Path, key_in: str) -> N
         assert result.returncode in (0, 1), result.stderr[-2000:]
         assert api.state.faults_injected > 0
     _assert_no_leak(result, tmp_path)
+
+
+def test_update_audit_and_undo_against_a_faulty_api_leak_no_key(tmp_path: Path) -> None:
+    faults = Faults(error_rate=0.2, reset_rate=0.1, lost_rate=0.1, seed=5)
+    with sandbox_in_thread(faults, key=CANARY) as api:
+        for command, extra in (
+            ("run", ()),
+            ("run", ("--update",)),
+            ("audit", ()),
+            ("undo", ()),
+            ("undo", ("--yes",)),
+        ):
+            result = _run(tmp_path, api.url, *extra, command=command)
+            assert result.returncode in (0, 1, 3), result.stderr[-2000:]
+            _assert_no_leak(result, tmp_path)
+        assert api.state.deletes > 0
 
 
 def test_refused_key_stops_at_once_and_leaks_nothing(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ One try goes like this::
        └──────────────────────────────┴─ POST ── 201 + id ──> created
                                                ├ other 2xx ─> "may have been created": retried,
                                                │              looked up first
-                                               ├ 422/4xx ───> rejected (a retry: GET first)
+                                               ├ 422/4xx ───> rejected (a retry or a
+                                               │              generated code: GET first)
                                                └ (the rest: :func:`importer.wire.raise_for`)
 
 No code is ever created twice: whenever an earlier request for a record may have reached the API
@@ -93,8 +94,10 @@ class Create(RowOutcomes):
         try:
             wire.raise_for(answer, request)
         except RejectedError:
-            if state.writes > 1 or state.doubted:
+            if state.writes > 1 or state.doubted or item.generated:
                 # Maybe our own earlier request, answered "already taken": only a lookup knows.
+                # A generated code refused is looked up too: if someone else holds it, the run
+                # gives the row a new code (CODE_TAKEN) instead of leaving it rejected for good.
                 found = yield from self.lookup(item, state)
                 if found is not None:
                     return found
