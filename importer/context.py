@@ -240,19 +240,23 @@ class Context:
         journal = open_journal(path, synchronous=self.settings.journal.synchronous)
         self.journal = journal
         outcome = "crashed"
+        completed = False
         try:
             if self.target is not None:
                 journal.check_target(self.target.label)
             journal.start_run(self.command, source)
             yield journal
             outcome = "stopped" if self.stopped else "finished"
-        except StopRun as exc:
+            completed = True
+        except (StopRun, KeyboardInterrupt) as exc:
             outcome = "stopped"
-            self.stopped = self.stopped or exc
+            if isinstance(exc, StopRun):
+                self.stopped = self.stopped or exc
             raise
         finally:
             closing = _record_end(journal, outcome, self.summary)
-            if closing is not None and sys.exc_info()[1] is None:
+            # Raised only when nothing else is: an error closing never hides the first one.
+            if closing is not None and completed:
                 raise closing
 
     # -- the engine ------------------------------------------------------------------------------

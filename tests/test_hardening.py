@@ -149,3 +149,24 @@ def test_a_generated_code_pasted_beside_its_own_row_is_a_duplicate(tmp_path: Pat
         )
         assert "row 2" in pasted["error"]
         assert api.state.posts == 1
+
+
+def test_an_interrupt_while_the_results_are_written_does_not_claim_nothing_was_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importer.context
+    import importer.pipeline
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importer.pipeline, "write_results", interrupted)
+    monkeypatch.setitem(importer.context.ACTIVITY, "marked", False)
+    source = codes_sheet(tmp_path / "i.csv", 3)
+    assert main(["run", str(source), "--sandbox", "--no-progress"]) == 3
+    err = capsys.readouterr().err
+    assert "before anything was sent" not in err
+    assert "the same command finishes the job" in err
+    with sqlite3.connect(tmp_path / "i.results.journal") as db:
+        (outcome,) = db.execute("SELECT outcome FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    assert outcome == "stopped"
