@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import csv
 import inspect
+import itertools
 import json
 import re
+from collections import Counter
+from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 
 import importer.validate
 from importer import report
+from importer.config import Settings
 from importer.errors import OutputError
+from importer.load import load
 from importer.models import ResultLine, Status
+from importer.reconcile import build_lines, summarize, write_results
 from importer.report import (
     GENERIC_FIX,
     ISSUES,
@@ -26,6 +34,7 @@ from importer.report import (
     timeline_svg,
     write_html,
 )
+from importer.validate import validate
 from tests.browser import render
 
 HEX = "5f0c3e2a9b1d4e6f7a8b9c0d"
@@ -404,3 +413,63 @@ def test_the_browser_check_does_see_errors_and_requests(tmp_path: Path) -> None:
     assert any("boom" in line for line in rendered.console)
     assert any("undefinedFunction" in line for line in rendered.exceptions)
     assert "http://127.0.0.1:9/pixel.png" in rendered.requests
+
+
+# ---- a messy sheet, loaded and validated for real ------------------------------------------
+
+MESSY_ROWS = [
+    ["Promo Code", "Expires", "Video ID", "Notes"],
+    ["00123", "2031-01-31", "5f1a2b3c4d5e6f7a8b9c0d11", "leading zeros"],
+    *([cell, "2031-01-31", "5f1a2b3c4d5e6f7a8b9c0d11", ""] for cell in HOSTILE[:2]),
+    [HOSTILE[3], "2031-01-31", "5f1a2b3c4d5e6f7a8b9c0d11", ""],
+    ["CAFÉ-ÜNÏ", "2031-01-31", "5f1a2b3c4d5e6f7a8b9c0d11", ""],
+    ["00123", "2031-01-31", "5f1a2b3c4d5e6f7a8b9c0d11", "repeat"],
+    ["NO-DATE", "", "5f1a2b3c4d5e6f7a8b9c0d11", ""],
+    ["OLD", "2020-01-01", "5f1a2b3c4d5e6f7a8b9c0d11", ""],
+    ["SHORT-ID", "2031-01-31", "5f1a2b", ""],
+    ["GOOD-1", "2031-01-31", "5f1a2b3c4d5e6f7a8b9c0d11", "<b>not bold</b>"],
+]
+
+
+def test_a_messy_sheet_validated_for_real_renders_right_in_chromium(tmp_path: Path) -> None:
+    sheet_path = tmp_path / "messy.csv"
+    with sheet_path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(MESSY_ROWS)
+    settings = Settings()
+    checked = validate(load(sheet_path, settings.input), settings.input, date(2026, 11, 29))
+    lines = list(build_lines(checked.records, checked.issues, itertools.repeat(None)))
+    counts = write_results(tmp_path / "messy.results.xlsx", lines)
+    summary = summarize(counts, command="validate", results=str(tmp_path / "r.xlsx"))
+    rep = RunReport("validate", str(sheet_path), "2026-11-29 22:00:00", summary, lines)
+    path = tmp_path / "report.html"
+    write_html(path, rep)
+
+    rendered = render(path, PROBE)
+    assert rendered.problems == []
+    assert rendered.requests == [path.resolve().as_uri()]
+    page = json.loads(rendered.value)
+    assert page["injected"] == 0
+    assert page["handlers"] == 0
+    assert counts == {"invalid": 8, "pending": 2}  # validate: the valid rows are not sent
+    assert page["counts"] == [["invalid", "8"], ["pending", "2"]]
+    expected = Counter(issue.code for issue in checked.issues)
+    assert set(page["groups"]) == set(expected)
+    assert expected == {
+        "bad-code": 4,
+        "duplicate-code": 1,
+        "missing-expiration": 1,
+        "expired": 1,
+        "bad-entitlement-id": 1,
+    }
+    assert "duplicate of row 2" in page["text"]
+    assert HOSTILE[0] in page["text"]
+    assert HOSTILE[1] in page["text"]
+    assert ISSUES["expired"].fix in page["text"]
+    assert page["bars"] == 0  # validate sends nothing: no timeline
+
+    # The same run's results as xlsx: zeros kept, the would-be formula a plain string.
+    book = openpyxl.load_workbook(tmp_path / "messy.results.xlsx")
+    cells = [c for row in book["results"].iter_rows() for c in row]
+    assert book["results"]["C2"].value == "00123"
+    assert not [c for c in cells if c.data_type == "f"]
+    assert HOSTILE[3] in [c.value for c in cells]
