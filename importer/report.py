@@ -23,7 +23,7 @@ from __future__ import annotations
 import html
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -49,8 +49,11 @@ class RunReport:
 
     `lines` are the result lines (:class:`~importer.models.ResultLine`, or plain tuples in its
     field order); `status` may be any text (`undo`: deleted/kept, `audit`: available, redeemed,
-    ...). `summary` is :func:`importer.reconcile.summarize`'s dict; only its known figures are
-    shown, so a key added to it later never reaches the page unseen.
+    ...). Every line, or only those the page lists (see :func:`collect_listed`, which keeps a
+    million-line run from holding every line in memory): the counts come from
+    ``summary["counts"]``, which counts the whole results file, and from `lines` for a status
+    the summary does not count. `summary` is :func:`importer.reconcile.summarize`'s dict; only
+    its known figures are shown, so a key added to it later never reaches the page unseen.
     """
 
     command: str
@@ -184,8 +187,9 @@ _ROW, _STATUS, _CODE, _ERROR, _ISSUE = 0, 1, 2, 4, 5
 def render_html(report: RunReport) -> str:
     """The whole page for *report*, as text. Pure: reads nothing, writes nothing."""
     counts, groups = _tally(report.lines)
-    if not report.lines:
-        counts = Counter({s: n for s, n in report.summary.get("counts", {}).items() if n})
+    for status, n in (report.summary.get("counts") or {}).items():
+        counts[str(status)] = n  # the whole results file's count
+    counts = +counts  # only the statuses present
     body = [
         _header(report, counts),
         _counts_section(counts, report.summary),
@@ -208,6 +212,26 @@ def write_html(path: str | Path, report: RunReport) -> None:
     """Write the page atomically; an :class:`~importer.errors.OutputError` if it cannot be."""
     page = render_html(report)
     atomic_write(Path(path), lambda handle: handle.write(page))
+
+
+def listed(line: Cells) -> bool:
+    """Whether the page lists *line*: an invalid row, or a line that carries a message."""
+    return str(line[_STATUS]) == "invalid" or bool(line[_ERROR])
+
+
+def collect_listed(lines: Iterable[Cells], kept: list[Cells]) -> Iterator[Cells]:
+    """Pass every line through unchanged, keeping in *kept* those the page lists.
+
+    For a command that writes the results and the page from one pass over a million lines::
+
+        kept: list[Cells] = []
+        counts = write_results(path, collect_listed(lines, kept))
+        report = RunReport(..., summary=summarize(counts, ...), lines=kept)
+    """
+    for line in lines:
+        if listed(line):
+            kept.append(line)
+        yield line
 
 
 class _Group:

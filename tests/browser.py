@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -185,18 +186,26 @@ async def _browser(chromium: Path) -> AsyncIterator[str]:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Its own process group: the renderer and helper processes it starts end with it.
+        start_new_session=True,
     )
     try:
         yield await _endpoint(profile, process)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        _stop(process)
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """End the browser started here and its helpers (after Browser.close, usually gone)."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(5)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)  # the group this module created for it
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)
+            return
 
 
 async def _endpoint(profile: Path, process: subprocess.Popen[bytes]) -> str:

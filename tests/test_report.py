@@ -29,6 +29,7 @@ from importer.report import (
     POLICY,
     RunReport,
     Tick,
+    collect_listed,
     render_html,
     row_ranges,
     timeline_svg,
@@ -146,6 +147,32 @@ def test_without_lines_the_summary_counts_are_shown() -> None:
         ("created", "4"),
         ("failed", "1"),
     ]
+
+
+def test_the_summary_counts_the_whole_file_and_lines_add_other_statuses() -> None:
+    lines = [_invalid(2, "expired"), ResultLine(3, "kept", "K", error="redeemed")]  # type: ignore[arg-type]
+    summary = {"counts": {"created": 1_000, "invalid": 2, "failed": 0}}
+    page = render_html(_report(lines, summary=summary))
+    assert re.findall(r'class="badge \w+">([^<]+)</span></th><td class="num">([\d,]+)', page) == [
+        ("created", "1,000"),
+        ("invalid", "2"),
+        ("kept", "1"),
+    ]
+
+
+def test_a_page_from_the_listed_lines_alone_is_the_same_page() -> None:
+    everything = list(_messy().lines) + [
+        ResultLine(n, Status.CREATED, f"OK{n}") for n in range(50, 90)
+    ]
+    kept: list[Any] = []
+    passed = list(collect_listed(everything, kept))
+    assert passed == everything
+    assert len(kept) == 15  # 12 invalid, 2 rejected, 1 failed: created lines are not kept
+    counts = Counter(str(line[1]) for line in everything)
+    summary = summarize(counts)
+    full = RunReport("run", "promo.csv", "2026-11-29 22:00:00", summary, everything)
+    small = RunReport("run", "promo.csv", "2026-11-29 22:00:00", summary, kept)
+    assert render_html(small) == render_html(full)
 
 
 def test_refused_rows_grouped_by_issue_with_rows_and_fix() -> None:
