@@ -14,10 +14,11 @@ Same lines and columns as the results CSV, typed the way Excel reads them:
 
 The sheet's XML is written here rather than through openpyxl: on this project's machine
 openpyxl's write-only mode took 35 s for 100,000 lines of plain values and 41 s with typed,
-styled cells (without lxml its XML serializer runs in pure Python), against 2-5 s here (the CSV:
-0.2-0.5 s). The package parts are the minimal set Excel, LibreOffice and
-openpyxl read (the tests read every file back with openpyxl). Lines stream into a compressed zip
-member, so memory stays flat; the file is replaced atomically like the CSV.
+styled cells (without lxml its XML serializer runs in pure Python), against 1.5-5 s here and
+0.3-0.5 s for the CSV of the same lines (the range is the machine's load). The package has the
+parts the Office Open XML standard requires and nothing more; the tests read every file back with
+openpyxl, and with LibreOffice where it is installed. Lines stream into a compressed zip member,
+so memory stays flat; the file is replaced atomically like the CSV.
 """
 
 from __future__ import annotations

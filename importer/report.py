@@ -169,6 +169,7 @@ ROWS_LISTED = 200  #: row numbers listed per group
 EXAMPLES = 5  #: example lines (row, code, message) per group
 GROUPS_LISTED = 30  #: message groups listed per status
 TIMELINE_BARS = 600  #: at most this many bars; a longer run puts several seconds in a bar
+LONGEST_SHOWN = 300  #: characters of a code or message shown; the results file has them whole
 
 #: The summary's figures shown on the page, with their labels, in this order.
 _FIGURES = (
@@ -291,6 +292,11 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _clip(text: str) -> str:
+    """*text* cut to :data:`LONGEST_SHOWN` characters: an API may answer with a whole page."""
+    return text if len(text) <= LONGEST_SHOWN else text[: LONGEST_SHOWN - 1] + "…"
+
+
 def _n(value: int) -> str:
     return f"{value:,}"
 
@@ -344,8 +350,8 @@ def _counts_section(counts: Counter[str], summary: Mapping[str, Any]) -> str:
         for key, label in _FIGURES
         if isinstance(summary.get(key), int | float) and not isinstance(summary.get(key), bool)
     )
-    listed = f'<dl class="figures">{figures}</dl>' if figures else ""
-    return f'<section id="counts"><h2>Result lines per status</h2>{table}{listed}</section>'
+    shown = f'<dl class="figures">{figures}</dl>' if figures else ""
+    return f'<section id="counts"><h2>Result lines per status</h2>{table}{shown}</section>'
 
 
 def _figure(value: float) -> str:
@@ -378,8 +384,8 @@ def _rows_text(group: _Group) -> str:
 def _examples(group: _Group, *, with_message: bool) -> str:
     head = "<th>row</th><th>code</th>" + ("<th>message</th>" if with_message else "")
     body = "".join(
-        f'<tr><td class="num">{row}</td><td><code>{_e(code)}</code></td>'
-        + (f"<td>{_e(message)}</td>" if with_message else "")
+        f'<tr><td class="num">{row}</td><td><code>{_e(_clip(code))}</code></td>'
+        + (f"<td>{_e(_clip(message))}</td>" if with_message else "")
         + "</tr>"
         for row, code, message in group.examples
     )
@@ -421,7 +427,7 @@ def _messages_section(status: str, groups: Mapping[str, _Group]) -> str:
     ]
     for message, group in ranked[:GROUPS_LISTED]:
         parts.append(
-            f'<article class="group"><h3><q>{_e(message)}</q> '
+            f'<article class="group"><h3><q>{_e(_clip(message))}</q> '
             f'<span class="count">{_n(group.lines)}</span></h3>{_rows_text(group)}'
             f"{_examples(group, with_message=False)}</article>"
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 import zipfile
 from collections.abc import Iterator
 from datetime import datetime
@@ -252,3 +255,33 @@ def test_a_large_sheet_streams_and_counts(tmp_path: Path) -> None:
     finally:
         book.close()
     assert last[2] == "004999"
+
+
+SOFFICE = shutil.which("soffice")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed")
+def test_libreoffice_reads_the_types(tmp_path: Path) -> None:
+    # A second reader besides openpyxl, since the package is written by hand: LibreOffice
+    # converts it to its flat XML format, which states every cell's type.
+    path = tmp_path / "r.xlsx"
+    write_results_xlsx(
+        path,
+        [_line(code="00123"), _line(code="=1+2", error="#N/A", status=Status.INVALID)],
+        COLUMNS,
+    )
+    profile = (tmp_path / "profile").as_uri()
+    subprocess.run(
+        [str(SOFFICE), f"-env:UserInstallation={profile}", "--headless", "--convert-to", "fods",
+         "--outdir", str(tmp_path), str(path)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    flat = (tmp_path / "r.fods").read_text(encoding="utf-8")
+    cells = re.findall(r'office:value-type="(\w+)"[^>]*>\s*(?:<text:p>([^<]*)</text:p>)?', flat)
+    assert ("string", "00123") in cells
+    assert ("string", "=1+2") in cells
+    assert ("string", "#N/A") in cells
+    assert sum(kind == "date" for kind, _ in cells) == 2
+    assert "table:formula" not in flat
+    assert 'table:target-range-address="results.A1:results.L3"' in flat
