@@ -43,6 +43,46 @@ class Tick:
     failures: int  #: 5xx, timeouts and connection errors received
 
 
+class Timeline:
+    """Per-second counts of a run, fed by the request engine as things happen; read by
+    :meth:`ticks`. The time of each event is passed in (the engine's clock, e.g.
+    ``time.monotonic()``), so tests need no clock. Seconds count from the first event.
+    """
+
+    __slots__ = ("_seconds", "_start")
+
+    def __init__(self) -> None:
+        self._start: float | None = None
+        self._seconds: dict[int, list[int]] = {}
+
+    def request(self, at: float, *, retry: bool = False) -> None:
+        """A request was sent at *at* (a retry when *retry*)."""
+        slot = self._slot(at)
+        slot[0] += 1
+        slot[1] += retry
+
+    def throttled(self, at: float) -> None:
+        """A 429 answer arrived at *at*."""
+        self._slot(at)[2] += 1
+
+    def failure(self, at: float) -> None:
+        """A 5xx, a timeout or a connection error happened at *at*."""
+        self._slot(at)[3] += 1
+
+    def ticks(self) -> list[Tick]:
+        """The seconds that had any event, in order."""
+        return [Tick(second, *self._seconds[second]) for second in sorted(self._seconds)]
+
+    def _slot(self, at: float) -> list[int]:
+        if self._start is None:
+            self._start = at
+        second = max(0, int(at - self._start))  # an answer timed before the first send: 0
+        slot = self._seconds.get(second)
+        if slot is None:
+            slot = self._seconds[second] = [0, 0, 0, 0]
+        return slot
+
+
 @dataclass(frozen=True)
 class RunReport:
     """Everything the page shows, gathered by the command that ran.

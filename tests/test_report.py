@@ -29,6 +29,7 @@ from importer.report import (
     POLICY,
     RunReport,
     Tick,
+    Timeline,
     collect_listed,
     render_html,
     row_ranges,
@@ -323,6 +324,25 @@ def test_figures_shown_only_when_present() -> None:
 
 
 # ---- timeline ------------------------------------------------------------------------------
+
+
+def test_the_timeline_counts_events_per_second_from_the_first() -> None:
+    timeline = Timeline()
+    assert timeline.ticks() == []
+    events = [
+        (100.2, "request"), (100.9, "request"), (100.95, "throttled"),
+        (101.3, "retry"), (101.4, "failure"), (103.99, "request"), (104.0, "retry"),
+    ]  # fmt: skip
+    for at, kind in events:
+        if kind in ("request", "retry"):
+            timeline.request(at, retry=kind == "retry")
+        else:
+            getattr(timeline, kind)(at)
+    assert timeline.ticks() == [
+        Tick(0, requests=2, retries=0, throttled=1, failures=0),
+        Tick(1, requests=1, retries=1, throttled=0, failures=1),
+        Tick(3, requests=2, retries=1, throttled=0, failures=0),
+    ]
 
 
 def test_no_timeline_without_ticks() -> None:
