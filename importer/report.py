@@ -676,6 +676,7 @@ th, td { text-align: left; padding: 3px 10px; border-bottom: 1px solid var(--lin
 .legend .throttled { background: var(--bad); } .legend .failures { background: #202124; }
 footer { margin-top: 40px; color: var(--muted); font-size: .85em; }
 footer span { margin-right: 1.5em; }
+@page { margin: 14mm 12mm; }
 @media print {
   body { padding: 0; max-width: none; font-size: 11pt; }
   .group, table, .timeline { break-inside: avoid; }
