@@ -114,6 +114,14 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class NotifyConfig:
+    """The webhook told when a run ends (for cron)."""
+
+    url_env: str = "ZYPE_NOTIFY_URL"
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of a run."""
 
@@ -123,11 +131,14 @@ class Settings:
     send: SendConfig = field(default_factory=SendConfig)
     journal: JournalConfig = field(default_factory=JournalConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
 
 #: What a code (and so a prefix or an alphabet for generated ones) may be made of.
 CODE_CHARS = re.compile(r"[A-Za-z0-9_-]*")
 _URL = re.compile(r"https?://[^/\s?#]+(/[^\s?#]*)?", re.IGNORECASE)
+#: What a shell lets an environment variable be called.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 _CHOICES = {
     "api.key_in": ("query", "header"),
@@ -144,6 +155,7 @@ _POSITIVE = {
     "journal.batch_size",
     "api.connect_timeout",
     "api.total_timeout",
+    "notify.timeout",
 }
 
 
@@ -256,6 +268,8 @@ def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
             raise bad("at least 10 distinct characters")
         if key == "api.url" and not _URL.fullmatch(value):
             raise bad("an http:// or https:// URL")
+        if key == "notify.url_env" and not _ENV_NAME.fullmatch(value):
+            raise bad("an environment variable name")
         return value
     raise bad("a valid value")  # pragma: no cover - every field is handled above
 

@@ -187,7 +187,11 @@ def format_line(line: Cells) -> str:
 
 
 def write_results(path: str | Path, lines: Iterable[Cells]) -> Counter[str]:
-    """Write the results CSV atomically; return the count of lines per status."""
+    """Write the results CSV (or xlsx, for a ``.xlsx`` path) atomically; count lines per status."""
+    if Path(path).suffix.lower() == ".xlsx":
+        from importer.excel import write_results_xlsx  # imports this module: imported on use
+
+        return write_results_xlsx(Path(path), lines, COLUMNS)
     counts: Counter[str] = Counter()
 
     def write(handle: Any) -> None:
