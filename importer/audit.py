@@ -12,6 +12,7 @@ The audit file (``<input>.audit.csv`` by default) is Excel-safe like the results
 
 from __future__ import annotations
 
+import collections
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
@@ -19,13 +20,13 @@ from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
 from importer.config import Settings
-from importer.context import Context, Target
+from importer.context import Context, Paths, Target
 from importer.errors import OutputError
 from importer.journal import Created, Entry
 from importer.live import read_live
 from importer.models import Record, RowIssue, Status
-from importer.pipeline import Paths, load_checked
-from importer.reconcile import atomic_write, check_writable, text_cell
+from importer.pipeline import load_checked
+from importer.reconcile import Cells, atomic_write, text_cell
 from importer.wire import LiveCode
 
 COLUMNS = (
@@ -153,6 +154,16 @@ def audit_lines(
     return lines
 
 
+def report_cells(line: AuditLine) -> Cells:
+    """An audit line in the results' column order, for the report page: a changed code is
+    listed as ``changed`` with what differs."""
+    state = "changed" if line.changed else line.state
+    return (
+        line.row, state, line.code, line.api_id, line.changed or line.note, "", line.kind,
+        line.entitlement_id, line.expiration_date, "", 0, None,
+    )  # fmt: skip
+
+
 def write_audit(path: Path, lines: Iterable[AuditLine]) -> Counter[str]:
     """Write the audit CSV atomically (UTF-8 with BOM, Excel-safe cells); count the states."""
     counts: Counter[str] = Counter()
@@ -181,12 +192,10 @@ def audit_file(
 ) -> int:
     """Audit every row; 0 when Zype holds every created code as recorded, 1 when any is
     missing or changed, 3 when stopped part-way."""
-    ctx = Context("audit", settings, target, stream=stream, quiet=quiet, progress=progress)
+    ctx = Context("audit", settings, target, paths, stream=stream, quiet=quiet, progress=progress)
     checked = load_checked(paths, settings, today)
     out = output or paths.input.with_name(f"{paths.input.stem}.audit.csv")
-    check_writable(out, "audit file")
-    if paths.summary is not None:
-        check_writable(paths.summary, "summary")
+    ctx.check_outputs((out, "audit file"))
     with ctx.opened(paths.journal, str(paths.input)) as journal:
         held = journal.created()
         concurrency = settings.send.concurrency
@@ -205,13 +214,13 @@ def audit_file(
             ]
         try:
             counts = write_audit(out, lines)
+            collections.deque(ctx.listing(map(report_cells, lines)), maxlen=0)  # for the page
         except OutputError as exc:
             raise ctx.output_failed(exc, paths.journal) from None
         changed = sum(1 for line in lines if line.changed)
         expiring = sum(1 for line in lines if line.expiring_soon)
         return ctx.finish(
             counts,
-            summary_path=paths.summary,
             results=str(out),
             extra={"changed": changed, "expiring": expiring},
         )

@@ -19,15 +19,18 @@ from datetime import date
 from pathlib import Path
 
 from importer import __version__
-from importer.config import Settings, load_settings
+from importer.config import NotifyConfig, Settings, load_settings
 from importer.errors import ConfigError, ImporterError, UsageError, redact
 from importer.faults import Faults
+from importer.notify import notify_run, webhook_url
 from importer.status import journal_status
 
 log = logging.getLogger("importer")
 
 #: Every secret this process has read, so that even an unexpected traceback is scrubbed.
 _SECRETS: list[str] = []
+#: The notification settings, once read: a command that fails before its end still notifies.
+_NOTIFY: list[NotifyConfig] = []
 
 COMMANDS = {
     "run": "validate and create every valid row's code (--update: apply edits too)",
@@ -117,6 +120,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--journal", metavar="FILE", help="journal (default: beside the results)")
     parser.add_argument("--summary", metavar="FILE", help="also write the summary as JSON")
+    parser.add_argument("--html", metavar="FILE", help="also write a report page of the run")
     parser.add_argument("--api-url", metavar="URL", help="API base URL")
     parser.add_argument("--rate", type=float, metavar="N", help="requests per second")
     parser.add_argument("--concurrency", type=int, metavar="N", help="requests in flight")
@@ -207,9 +211,11 @@ def _run(args: argparse.Namespace) -> int:
     from importer.pipeline import Paths, Target, run_file, validate_file
 
     settings = _settings(args)
+    _NOTIFY.append(settings.notify)
     key = os.environ.get(settings.api.key_env, "")
-    _SECRETS.append(key)
-    _setup_logging(args.verbosity, args.log_file, [key])
+    webhook = webhook_url(settings.notify) or ""
+    _SECRETS.extend((key, webhook))
+    _setup_logging(args.verbosity, args.log_file, [key, webhook])
     if args.command == "audit" and args.expiring_within is not None and args.expiring_within < 0:
         raise UsageError("--expiring-within: DAYS must be 0 or more")
     paths = Paths.for_input(
@@ -217,6 +223,7 @@ def _run(args: argparse.Namespace) -> int:
         args.results or settings.output.results,
         args.journal or settings.journal.path,
         args.summary or settings.output.summary,
+        args.html,
     )
     quiet = args.verbosity < 0
     today = date.today()
@@ -339,6 +346,11 @@ def _main(args: argparse.Namespace) -> int:
         return 0
     except ImporterError as exc:
         print(f"zype-import: error: {exc}", file=sys.stderr)
+        if _NOTIFY and exc.exit_code in (2, 3):
+            # It ended before writing its summary (a busy journal under cron, a full disk).
+            summary = {"command": args.command, "input": getattr(args, "input", ""),
+                       "stopped": str(exc)}  # fmt: skip
+            notify_run(summary, exc.exit_code, _NOTIFY[-1], secrets=_SECRETS)
         return exc.exit_code
     except KeyboardInterrupt:
         from importer.context import ACTIVITY

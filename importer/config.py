@@ -9,6 +9,7 @@ options override the file. A bad file, an unknown key or a value of the wrong ty
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import re
 from collections.abc import Mapping
@@ -287,3 +288,14 @@ def _coerce_aliases(key: str, value: Any, source: str) -> Mapping[str, tuple[str
             raise ConfigError(f"{source}: '{key}.{column}' must be a list of header names")
         merged[column] = tuple(names)
     return MappingProxyType(merged)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether *host* names this machine (``localhost``, 127.0.0.0/8, ``::1``): the only place a
+    secret may go over plain ``http://``."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -12,30 +12,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import ipaddress
 import logging
 import secrets
 import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 from urllib.parse import urlsplit
 
-from importer.config import Settings
-from importer.engine import Operation, Runner, Tally, Tick
+from importer.config import Settings, is_loopback
+from importer.engine import Operation, Runner, Tally
 from importer.errors import ApiUnavailableError, Interrupted, OutputError, StopRun, UsageError
 from importer.faults import Faults
 from importer.http import HttpSender, open_session
 from importer.journal import Journal, open_journal
 from importer.limiter import PacedLimiter
-from importer.models import Outcome, Record, Status
+from importer.models import Outcome, Record, Status, Tick
+from importer.notify import notify_run
 from importer.ops import PROBE
 from importer.pool import Work, run_pool
 from importer.progress import Progress
+from importer.reconcile import Cells, check_writable, write_summary
 
 log = logging.getLogger("importer")
 
@@ -45,6 +54,39 @@ T = TypeVar("T")
 #: Whether this process has marked a request in a journal: an interrupt after it is not "nothing
 #: was sent" (read by the CLI's last-resort handler).
 ACTIVITY = {"marked": False}
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where a command reads and writes."""
+
+    input: Path
+    results: Path
+    journal: Path
+    summary: Path | None = None
+    #: The report page (``--html``), if asked for.
+    html: Path | None = None
+
+    @classmethod
+    def for_input(
+        cls,
+        input_path: str | Path,
+        results: str | Path | None = None,
+        journal: str | Path | None = None,
+        summary: str | Path | None = None,
+        html: str | Path | None = None,
+    ) -> Paths:
+        """Defaults: ``<input>.results.csv`` beside the input, the journal beside the results."""
+        source = Path(input_path)
+        results_path = Path(results) if results else source.with_name(f"{source.stem}.results.csv")
+        journal_path = Path(journal) if journal else results_path.with_suffix(".journal")
+        return cls(
+            source,
+            results_path,
+            journal_path,
+            Path(summary) if summary else None,
+            Path(html) if html else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -80,22 +122,14 @@ class Target:
             )
 
 
-def is_loopback(host: str) -> bool:
-    """Whether *host* names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
-    if host.lower() in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 @dataclass
 class Summary:
     """What a command did, for stderr, ``--summary`` JSON, the report page and the webhook."""
 
     command: str
     counts: Counter[str] = field(default_factory=Counter)
+    #: The spreadsheet, as given.
+    input: str = ""
     duration: float = 0.0
     requests: int = 0
     retries: int = 0
@@ -131,6 +165,7 @@ class Summary:
         """The JSON form (``--summary``)."""
         data: dict[str, Any] = {
             "command": self.command,
+            "input": self.input,
             "rows": sum(self.counts.values()),
             "counts": self.listed_counts(),
             "duration": round(self.duration, 3),
@@ -212,6 +247,7 @@ class Context:
         command: str,
         settings: Settings,
         target: Target | None,
+        paths: Paths,
         *,
         stream: TextIO | None = None,
         quiet: bool = False,
@@ -220,14 +256,35 @@ class Context:
         self.command = command
         self.settings = settings
         self.target = target
+        self.paths = paths
         self.stream = sys.stderr if stream is None else stream
         self.quiet = quiet
         self.show_progress = progress and not quiet
         self.started = time.monotonic()
-        self.summary = Summary(command)
+        self.summary = Summary(command, input=str(paths.input))
+        self.started_at = time.strftime("%Y-%m-%d %H:%M:%S")
+        #: The result lines the report page lists, collected while the results are written.
+        self.listed: list[Cells] = []
         self.tally = Tally()
         self.stopped: StopRun | None = None
         self.journal: Journal | None = None
+
+    # -- the outputs ---------------------------------------------------------------------------
+    def check_outputs(self, *files: tuple[Path | None, str]) -> None:
+        """Every file this command will write can be written: found out before anything is
+        sent. The summary and the report page always; *files* besides (the results file...)."""
+        wanted = (*files, (self.paths.summary, "summary"), (self.paths.html, "report page"))
+        for path, what in wanted:
+            if path is not None:
+                check_writable(path, what)
+
+    def listing(self, lines: Iterable[Cells]) -> Iterable[Cells]:
+        """*lines* on their way to a file, keeping those the report page lists (if asked for)."""
+        if self.paths.html is None:
+            return lines
+        from importer.report import collect_listed
+
+        return collect_listed(lines, self.listed)
 
     # -- the journal ---------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -410,8 +467,13 @@ class Context:
             journal.flush()
 
     # -- the end -------------------------------------------------------------------------------
-    def finish(self, counts: Mapping[str, int], *, summary_path: Path | None, **fields: Any) -> int:
-        """Fill in the summary, print it, write ``--summary``; return the exit code."""
+    def finish(self, counts: Mapping[str, int], **fields: Any) -> int:
+        """Fill in the summary, print it, write ``--summary`` and the report page, send the
+        notification; return the exit code.
+
+        The notification goes last, after every file is written, and never changes the exit
+        code: a webhook that is down costs one warning line.
+        """
         summary = self.summary
         summary.counts = Counter(counts)
         summary.duration = time.monotonic() - self.started
@@ -420,15 +482,25 @@ class Context:
             setattr(summary, name, value)
         if self.stopped is not None:
             summary.stopped = str(self.stopped)
-        if summary_path is not None:
-            from importer.reconcile import write_summary
+        data = summary.as_dict()
+        if self.paths.summary is not None:
+            write_summary(self.paths.summary, data)
+        if self.paths.html is not None:
+            from importer.report import RunReport, write_html
 
-            write_summary(summary_path, summary.as_dict())
+            report = RunReport(
+                self.command, str(self.paths.input), self.started_at, data, self.listed,
+                summary.timeline,
+            )  # fmt: skip
+            write_html(self.paths.html, report)
         if not self.quiet:
             print(summary.lines(), file=self.stream)
         # Figures beside the counts that also decide it (audit: codes changed in Zype's admin).
         flags = {k: v for k, v in summary.extra.items() if k in NOT_DONE[self.command]}
-        return exit_code(self.command, {**counts, **flags}, self.stopped)
+        code = exit_code(self.command, {**counts, **flags}, self.stopped)
+        secrets = [self.target.api_key] if self.target is not None else []
+        notify_run(data, code, self.settings.notify, secrets=secrets)
+        return code
 
     def output_failed(self, exc: OutputError, journal_path: Path) -> OutputError:
         """An output file that could not be written at the end: every outcome is in the journal.

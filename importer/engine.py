@@ -42,6 +42,7 @@ from importer.errors import (
 )
 from importer.http import Sender
 from importer.limiter import PacedLimiter, Sleep
+from importer.models import Tick
 from importer.wire import Answer, Request, parse_retry_after
 
 #: 429s one item may meet before it is given up; they do not use up `attempts`.
@@ -115,17 +116,6 @@ def next_wait(
     ceiling = backoff_ceiling(state.failures, config.backoff_initial, config.backoff_max)
     # A 503 from a proxy may say when to come back; honour it as a floor.
     return max(jitter(ceiling), state.retry_after or 0.0)
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    """One second of a run, as the engine saw it (for the report page's timeline)."""
-
-    second: int
-    requests: int
-    retries: int
-    throttled: int
-    failures: int
 
 
 class Tally:

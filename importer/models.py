@@ -155,3 +155,19 @@ class ResultLine(NamedTuple):
     nice_code: str = ""
     attempts: int = 0
     http_status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One second of a run, as the request engine recorded it (the report page's timeline)."""
+
+    #: Seconds since the run's first request.
+    second: int
+    #: Requests sent in that second (all methods).
+    requests: int
+    #: Tries of an item started again after a failure.
+    retries: int
+    #: 429 answers received.
+    throttled: int
+    #: 5xx, timeouts and connection errors received.
+    failures: int

@@ -17,7 +17,6 @@ standard library, made after the results are written.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
@@ -27,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from importer.config import NotifyConfig
+from importer.config import NotifyConfig, is_loopback
 from importer.errors import redact
 
 log = logging.getLogger("importer")
@@ -51,10 +50,11 @@ def webhook_url(config: NotifyConfig, environ: Mapping[str, str] | None = None) 
 
 
 def should_notify(summary: Mapping[str, Any], exit_code: int) -> bool:
-    """Whether a run is worth a notification: it failed or stopped (exit code not 0), or it
-    sent requests. Every run that changed something at Zype sent requests, so a run that did
-    neither had nothing to do, and stays quiet."""
-    if exit_code != 0:
+    """Whether a run is worth a notification: it failed (exit 2: nothing could be sent; 3:
+    stopped part-way), or it sent requests. Every run that changed something at Zype sent
+    requests, so a run that did neither had nothing to do and stays quiet, even when its sheet
+    still has invalid rows (exit 1): a nightly cron line over a finished campaign pings no one."""
+    if exit_code in (2, 3):
         return True
     return any(_number(summary.get(key)) > 0 for key in ("requests", "lookups"))
 
@@ -110,7 +110,7 @@ def notify(url: str, payload: Mapping[str, Any], *, timeout: float, secrets: Seq
     shown = "the notification webhook"
     try:
         parts = urlsplit(url)
-        loopback = _is_loopback(parts.hostname or "")
+        loopback = is_loopback(parts.hostname or "")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise _Refused("it is not an http:// or https:// URL")
         shown = f"{parts.scheme}://{parts.hostname}/***"
@@ -183,15 +183,6 @@ def _parts(url: str) -> list[str]:
     except ValueError:
         return [url]
     return [url, parts.path, parts.query, parts.netloc]
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _number(value: Any) -> float:

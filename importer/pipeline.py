@@ -15,14 +15,13 @@ import itertools
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
 from importer.codes import assign_codes
 from importer.config import Settings
-from importer.context import Context, Target
+from importer.context import Context, Paths, Target
 from importer.engine import Runner
 from importer.errors import OutputError
 from importer.journal import Entry, Journal, plan, read_entries
@@ -33,37 +32,13 @@ from importer.ops import CREATE, UPDATE, Held
 from importer.ops.create import CODE_TAKEN
 from importer.ops.write import GONE
 from importer.pool import Work
-from importer.reconcile import build_lines, check_writable, write_results
+from importer.reconcile import build_lines, write_results
 from importer.validate import Checked, validate
 from importer.wire import LiveCode
 
-__all__ = ["Paths", "Target", "load_checked", "run_file", "validate_file"]
+__all__ = ["Paths", "Target", "load_checked", "run_file", "validate_file"]  # Paths, Target: the CLI
 
 log = logging.getLogger("importer")
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Where a run reads and writes."""
-
-    input: Path
-    results: Path
-    journal: Path
-    summary: Path | None = None
-
-    @classmethod
-    def for_input(
-        cls,
-        input_path: str | Path,
-        results: str | Path | None = None,
-        journal: str | Path | None = None,
-        summary: str | Path | None = None,
-    ) -> Paths:
-        """Defaults: ``<input>.results.csv`` beside the input, the journal beside the results."""
-        source = Path(input_path)
-        results_path = Path(results) if results else source.with_name(f"{source.stem}.results.csv")
-        journal_path = Path(journal) if journal else results_path.with_suffix(".journal")
-        return cls(source, results_path, journal_path, Path(summary) if summary else None)
 
 
 def load_checked(paths: Paths, settings: Settings, today: date) -> Checked:
@@ -89,13 +64,6 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-def check_outputs(paths: Paths) -> None:
-    """The results and summary files can be written: found out before anything is sent."""
-    check_writable(paths.results, "results file")
-    if paths.summary is not None:
-        check_writable(paths.summary, "summary")
-
-
 def validate_file(
     paths: Paths,
     settings: Settings,
@@ -110,14 +78,13 @@ def validate_file(
     When the journal exists, also says what a run (with `update`: ``run --update``) would do:
     codes to create, to update and to leave alone, read from the journal without its lock.
     """
-    ctx = Context("validate", settings, None, stream=stream, quiet=quiet)
+    ctx = Context("validate", settings, None, paths, stream=stream, quiet=quiet)
     checked = load_checked(paths, settings, today)
-    check_outputs(paths)
+    ctx.check_outputs((paths.results, "results file"))
     lines = build_lines(checked.records, checked.issues, itertools.repeat(None))
-    counts = write_results(paths.results, lines)
+    counts = write_results(paths.results, ctx.listing(lines))
     return ctx.finish(
         counts,
-        summary_path=paths.summary,
         results=str(paths.results),
         extra=would_do(paths.journal, checked.records, update),
     )
@@ -151,9 +118,9 @@ def run_file(
 ) -> int:
     """Import every valid row, resuming from the journal; with `update`, also ``PUT`` the rows
     edited since their code was created. Writes the results and the summary."""
-    ctx = Context("run", settings, target, stream=stream, quiet=quiet, progress=progress)
+    ctx = Context("run", settings, target, paths, stream=stream, quiet=quiet, progress=progress)
     checked = load_checked(paths, settings, today)
-    check_outputs(paths)
+    ctx.check_outputs((paths.results, "results file"))
     with ctx.opened(paths.journal, str(paths.input)) as journal:
         _freeze_heap()
         records = _with_codes(checked.records, journal, settings)
@@ -191,14 +158,13 @@ def run_file(
         known = _entries_of(records, journal)
         lines = build_lines(records, issues, known, verdicts)
         try:
-            counts = write_results(paths.results, lines)
+            counts = write_results(paths.results, ctx.listing(lines))
         except OutputError as exc:
             raise ctx.output_failed(exc, paths.journal) from None
         done = sum(1 for o in verdicts.values() if o.status in (Status.CREATED, Status.UPDATED))
         duration = time.monotonic() - ctx.started
         return ctx.finish(
             counts,
-            summary_path=paths.summary,
             results=str(paths.results),
             journal=str(paths.journal),
             rate=done / duration if duration else 0.0,

@@ -29,58 +29,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from importer.models import Tick
 from importer.reconcile import Cells, atomic_write
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    """One second of the run, as the request engine recorded it."""
-
-    second: int  #: seconds since the run's first request
-    requests: int  #: requests sent in that second (all methods)
-    retries: int  #: of which retries
-    throttled: int  #: 429 answers received
-    failures: int  #: 5xx, timeouts and connection errors received
-
-
-class Timeline:
-    """Per-second counts of a run, fed by the request engine as things happen; read by
-    :meth:`ticks`. The time of each event is passed in (the engine's clock, e.g.
-    ``time.monotonic()``), so tests need no clock. Seconds count from the first event.
-    """
-
-    __slots__ = ("_seconds", "_start")
-
-    def __init__(self) -> None:
-        self._start: float | None = None
-        self._seconds: dict[int, list[int]] = {}
-
-    def request(self, at: float, *, retry: bool = False) -> None:
-        """A request was sent at *at* (a retry when *retry*)."""
-        slot = self._slot(at)
-        slot[0] += 1
-        slot[1] += retry
-
-    def throttled(self, at: float) -> None:
-        """A 429 answer arrived at *at*."""
-        self._slot(at)[2] += 1
-
-    def failure(self, at: float) -> None:
-        """A 5xx, a timeout or a connection error happened at *at*."""
-        self._slot(at)[3] += 1
-
-    def ticks(self) -> list[Tick]:
-        """The seconds that had any event, in order."""
-        return [Tick(second, *self._seconds[second]) for second in sorted(self._seconds)]
-
-    def _slot(self, at: float) -> list[int]:
-        if self._start is None:
-            self._start = at
-        second = max(0, int(at - self._start))  # an answer timed before the first send: 0
-        slot = self._seconds.get(second)
-        if slot is None:
-            slot = self._seconds[second] = [0, 0, 0, 0]
-        return slot
 
 
 @dataclass(frozen=True)
@@ -92,7 +42,7 @@ class RunReport:
     ...). Every line, or only those the page lists (see :func:`collect_listed`, which keeps a
     million-line run from holding every line in memory): the counts come from
     ``summary["counts"]``, which counts the whole results file, and from `lines` for a status
-    the summary does not count. `summary` is :func:`importer.reconcile.summarize`'s dict; only
+    the summary does not count. `summary` is :meth:`importer.context.Summary.as_dict`; only
     its known figures are shown, so a key added to it later never reaches the page unseen.
     """
 
@@ -267,7 +217,7 @@ def collect_listed(lines: Iterable[Cells], kept: list[Cells]) -> Iterator[Cells]
 
         kept: list[Cells] = []
         counts = write_results(path, collect_listed(lines, kept))
-        report = RunReport(..., summary=summarize(counts, ...), lines=kept)
+        report = RunReport(..., summary=summary.as_dict(), lines=kept)
     """
     for line in lines:
         if listed(line):

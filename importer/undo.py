@@ -20,14 +20,14 @@ from datetime import date
 from typing import Any, TextIO
 
 from importer.config import Settings
-from importer.context import Context, Target
+from importer.context import Context, Paths, Target
 from importer.engine import Runner
 from importer.errors import OutputError
 from importer.journal import Created, Entry, Journal
 from importer.live import read_live
 from importer.models import Outcome, Record, RowIssue, Status
 from importer.ops import DELETE, Held
-from importer.pipeline import Paths, check_outputs, load_checked
+from importer.pipeline import load_checked
 from importer.pool import Work
 from importer.reconcile import Cells, issue_line, write_results
 from importer.wire import LiveCode
@@ -61,25 +61,23 @@ def undo_file(
     progress: bool = True,
 ) -> int:
     """Delete (with `yes`) or preview the deletion of every code the journal created."""
-    ctx = Context("undo", settings, target, stream=stream, quiet=quiet, progress=progress)
+    ctx = Context("undo", settings, target, paths, stream=stream, quiet=quiet, progress=progress)
     checked = load_checked(paths, settings, today)
-    if yes:
-        check_outputs(paths)
+    ctx.check_outputs((paths.results if yes else None, "results file"))
     with ctx.opened(paths.journal, str(paths.input)) as journal:
         held = journal.created()
         verdicts: dict[str, Outcome] = {}
         if held:
             ctx.engine(lambda runner: _undo(ctx, runner, journal, held, verdicts, yes))
         if not yes:
-            return _preview(ctx, held, verdicts, paths)
+            return _preview(ctx, held, verdicts)
         lines = undo_lines(checked.records, checked.issues, journal.entries, held, verdicts)
         try:
-            counts = write_results(paths.results, lines)
+            counts = write_results(paths.results, ctx.listing(lines))
         except OutputError as exc:
             raise ctx.output_failed(exc, paths.journal) from None
         return ctx.finish(
             counts,
-            summary_path=paths.summary,
             results=str(paths.results),
             journal=str(paths.journal),
         )
@@ -126,9 +124,7 @@ async def _undo(
     await ctx.rows(runner, DELETE, "delete", work, journal.mark_deleting, note)
 
 
-def _preview(
-    ctx: Context, held: Sequence[Created], verdicts: Mapping[str, Outcome], paths: Paths
-) -> int:
+def _preview(ctx: Context, held: Sequence[Created], verdicts: Mapping[str, Outcome]) -> int:
     """Print what ``undo --yes`` would do; nothing was written to the API."""
     counts: Counter[str] = Counter()
     kept: list[int] = []
@@ -157,7 +153,7 @@ def _preview(
             + ". Nothing was deleted: add --yes to delete.",
             file=ctx.stream,
         )
-    return ctx.finish(counts, summary_path=paths.summary, extra={"preview": True})
+    return ctx.finish(counts, extra={"preview": True})
 
 
 def undo_lines(

@@ -115,8 +115,9 @@ def _no_secret_logged(caplog: pytest.LogCaptureFixture) -> None:
         ({"requests": 0, "lookups": 2}, 0, True),  # settled codes whose answers were lost
         ({"requests": 0, "lookups": 0}, 0, False),  # a rerun with nothing left to do
         ({}, 0, False),  # validate of a clean sheet
-        ({}, 1, True),  # validate found invalid rows
-        ({"requests": 0}, 1, True),  # finished, rows still need attention
+        ({}, 1, False),  # validate found invalid rows: nothing was done
+        ({"requests": 0}, 1, False),  # a rerun: invalid rows remain, nothing to do
+        ({"requests": 4}, 1, True),  # sent, and some rows need attention
         ({"requests": 0}, 2, True),  # bad config, unreadable sheet, journal busy
         ({"requests": 3}, 3, True),  # stopped part-way
         ({"requests": True}, 0, False),  # not a number

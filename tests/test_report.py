@@ -19,17 +19,16 @@ import pytest
 import importer.validate
 from importer import report
 from importer.config import Settings
+from importer.context import Summary
 from importer.errors import OutputError
 from importer.load import load
-from importer.models import ResultLine, Status
-from importer.reconcile import build_lines, summarize, write_results
+from importer.models import ResultLine, Status, Tick
+from importer.reconcile import build_lines, write_results
 from importer.report import (
     GENERIC_FIX,
     ISSUES,
     POLICY,
     RunReport,
-    Tick,
-    Timeline,
     collect_listed,
     render_html,
     row_ranges,
@@ -170,7 +169,7 @@ def test_a_page_from_the_listed_lines_alone_is_the_same_page() -> None:
     assert passed == everything
     assert len(kept) == 15  # 12 invalid, 2 rejected, 1 failed: created lines are not kept
     counts = Counter(str(line[1]) for line in everything)
-    summary = summarize(counts)
+    summary = Summary("run", counts).as_dict()
     full = RunReport("run", "promo.csv", "2026-11-29 22:00:00", summary, everything)
     small = RunReport("run", "promo.csv", "2026-11-29 22:00:00", summary, kept)
     assert render_html(small) == render_html(full)
@@ -326,25 +325,6 @@ def test_figures_shown_only_when_present() -> None:
 # ---- timeline ------------------------------------------------------------------------------
 
 
-def test_the_timeline_counts_events_per_second_from_the_first() -> None:
-    timeline = Timeline()
-    assert timeline.ticks() == []
-    events = [
-        (100.2, "request"), (100.9, "request"), (100.95, "throttled"),
-        (101.3, "retry"), (101.4, "failure"), (103.99, "request"), (104.0, "retry"),
-    ]  # fmt: skip
-    for at, kind in events:
-        if kind in ("request", "retry"):
-            timeline.request(at, retry=kind == "retry")
-        else:
-            getattr(timeline, kind)(at)
-    assert timeline.ticks() == [
-        Tick(0, requests=2, retries=0, throttled=1, failures=0),
-        Tick(1, requests=1, retries=1, throttled=0, failures=1),
-        Tick(3, requests=2, retries=1, throttled=0, failures=0),
-    ]
-
-
 def test_no_timeline_without_ticks() -> None:
     assert timeline_svg([]) == ""
     rep = _messy()
@@ -486,7 +466,7 @@ def test_a_messy_sheet_validated_for_real_renders_right_in_chromium(tmp_path: Pa
     checked = validate(load(sheet_path, settings.input), settings.input, date(2026, 11, 29))
     lines = list(build_lines(checked.records, checked.issues, itertools.repeat(None)))
     counts = write_results(tmp_path / "messy.results.xlsx", lines)
-    summary = summarize(counts, command="validate", results=str(tmp_path / "r.xlsx"))
+    summary = Summary("validate", counts, results=str(tmp_path / "r.xlsx")).as_dict()
     rep = RunReport("validate", str(sheet_path), "2026-11-29 22:00:00", summary, lines)
     path = tmp_path / "report.html"
     write_html(path, rep)
