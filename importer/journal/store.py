@@ -1,47 +1,8 @@
-"""The SQLite journal: every row's state before and after each request, so a rerun resumes.
-
-A row is known by :attr:`importer.models.Record.key` (its code, or for a generated code its
-content and occurrence), so edits elsewhere in the sheet do not move it. Its states, every change
-going through :func:`transition`::
-
-    (new), deleted, rejected ──generate──> pending       generated codes, before anything is sent
-    (new), pending, failed, ──send──> sending ──record──> created | rejected | failed
-    rejected, deleted                                      | pending | sending
-    created ──delete──> deleting ──record──> deleted | created (kept, refused, never sent)
-                                             | deleting (may have been applied)
-    created ──record an update──> created (with the new values)
-
-``sending`` is committed for a whole batch, in one commit, before any of it goes out, so after a
-crash (even ``kill -9``) only the rows still ``sending`` may have reached the API: the next run
-looks them up before it sends anything (:func:`plan`). Outcomes are buffered and committed in
-groups; an outcome lost in a crash leaves its row ``sending``, which is looked up again.
-
-``deleting`` works like ``sending``: marked in one commit before a DELETE leaves, so after a
-crash the next ``undo`` reads the code's state again and deletes it if Zype still holds it. A
-``PUT`` needs no mark: sending the same values twice does no harm, and the journal keeps the old
-values until the API confirms the new ones.
-
-Every :mod:`sqlite3` error is translated here, at one boundary, into
-:class:`~importer.errors.JournalError` naming the journal and the cause; a file that is not a
-journal is never written to, overwritten or deleted (it may be the record of what was created).
-
-Durability: WAL with ``synchronous=FULL`` by default. Two commits must survive before a request
-leaves: the generated code (else, after a power loss, the rerun makes a second code for the same
-row and both end up created) and the ``sending`` mark (else the rerun believes the code was
-never sent, posts it again and misreads the answer "already taken"). WAL with ``NORMAL`` keeps
-every transaction through an application crash but may lose the newest commits on power loss;
-``FULL`` fsyncs the WAL at every commit. Commits are per group (``journal.batch_size`` rows, or
-``journal.flush_interval`` seconds of outcomes), so FULL costs one fsync per few hundred rows,
-nothing beside the network. ``NORMAL`` stays available for disks where that still matters.
-
-One run at a time: an exclusive ``flock`` on ``<journal>.lock``, which the kernel releases when
-the holder dies, so a lock file left by a killed run never blocks the next one. The file names
-the holder (pid and start time) for the message the second run prints.
-"""
+"""The journal's store: the SQLite file, its schema and lock, and :class:`Journal`, through which
+every row's state is written (see the package docstring)."""
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import functools
 import gc
@@ -51,12 +12,12 @@ import operator
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from importer.errors import JournalBusyError, JournalError, UsageError
+from importer.journal.states import _NEW, Entry, transition
 from importer.models import Outcome, Record, Status
 
 SCHEMA = """
@@ -114,126 +75,6 @@ _ENTRY_COLUMNS = "fingerprint, status, api_id, nice_code, error, http_status, at
 _NOT_LOADED = (0, "")
 #: Rows fetched at a time when loading, so the raw rows of a big journal never all coexist.
 _CHUNK = 65536
-
-
-class Entry(NamedTuple):
-    """A row as the journal last recorded it: what resuming and the results file need.
-
-    `unsure` is 0 or 1 as SQLite stores it: true means a request may have reached the API
-    without an answer, so the code is looked up before it is sent again.
-
-    `row` and `code` are filled only in entries written by this run; entries loaded from disk
-    leave them at ``0`` and ``""``. Nothing needs them per row (the results file takes both from
-    the record), and every column loaded costs a measurable share of opening a million-row
-    journal. :meth:`Journal.generated_codes` and :meth:`Journal.known_codes` read codes from disk.
-    """
-
-    fingerprint: str
-    status: str
-    api_id: str
-    nice_code: str
-    error: str
-    http_status: int | None
-    attempts: int
-    unsure: int
-    row: int = 0
-    code: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What a run does with a valid record, given the journal."""
-
-    send: bool
-    unsure: bool = False
-
-
-#: The three possible plans, built once: :func:`plan` runs for every row of every rerun.
-SKIP = Plan(send=False)
-SEND = Plan(send=True)
-LOOK_UP_FIRST = Plan(send=True, unsure=True)
-
-
-#: Journal states a row can be in ("" for a row the journal does not know yet).
-_NEW = ""
-_P, _S, _C, _R, _F = (
-    Status.PENDING,
-    Status.SENDING,
-    Status.CREATED,
-    Status.REJECTED,
-    Status.FAILED,
-)
-_DG, _DD = Status.DELETING, Status.DELETED
-
-#: (state, event) -> next state. Events are the marks made before a request (``generate``,
-#: ``send``, ``delete``) and the outcome statuses recorded after one, per operation.
-TRANSITIONS: dict[tuple[str, str], str] = {
-    # a generated code stored before anything is sent (a new one after a deletion or a clash)
-    **{(state, "generate"): _P for state in (_NEW, _P, _DD, _R)},
-    # a create marked before it goes out
-    **{(state, "send"): _S for state in (_NEW, _P, _F, _R, _S, _DD)},
-    **{(_S, f"create:{status}"): status for status in (_C, _R, _F, _P, _S)},
-    # a delete marked before it goes out
-    (_C, "delete"): _DG,
-    (_DG, "delete"): _DG,
-    (_DG, f"delete:{Status.DELETED}"): _DD,
-    (_DG, f"delete:{Status.REJECTED}"): _C,  # refused: the code is still there
-    (_DG, f"delete:{Status.KEPT}"): _C,
-    (_DG, f"delete:{Status.PENDING}"): _C,  # never sent
-    (_DG, f"delete:{Status.FAILED}"): _DG,  # may have been applied: read again next time
-    (_DG, f"delete:{Status.SENDING}"): _DG,
-    # an update changes the values, never the state; every other verdict leaves the row as it is
-    **{
-        (_C, f"update:{status}"): _C
-        for status in (
-            Status.UPDATED,
-            Status.MISSING,
-            Status.KEPT,
-            _R,
-            _F,
-            _P,
-            _S,
-        )
-    },
-}
-
-
-def transition(state: str, event: str) -> str:
-    """The row's next journal state; :class:`~importer.errors.JournalError` for a change the
-    journal does not allow (a bug: e.g. recording an outcome for a row never marked)."""
-    try:
-        return TRANSITIONS[(state, event)]
-    except KeyError:
-        raise JournalError(
-            f"journal: a row in state '{state or 'new'}' cannot take '{event}' (a bug)",
-            exit_code=3,
-        ) from None
-
-
-def plan(record: Record, entry: Entry | None) -> Plan:
-    """Decide from the journal whether *record* is sent, and whether it is looked up first.
-
-    - ``created``: never sent again; if the row was edited since, the results file reports it
-      (``changed-after-create``), nothing is created again.
-    - ``rejected``: sent again only if its content changed, and looked up first: the rejection
-      may have been "already taken" for a code that now matches the row.
-    - ``sending`` (a crash while a request was out) or an unsure ``failed``/``pending`` row:
-      looked up first, sent only if the API does not hold it.
-    - ``deleting``: an undo is unfinished; never sent until ``undo`` settles it.
-    - ``pending``, ``failed``, ``deleted`` or unknown: sent.
-    """
-    if entry is None:
-        return SEND
-    status = entry.status
-    if status == Status.CREATED or status == Status.DELETING:
-        return SKIP
-    if status == Status.DELETED:
-        return SEND
-    if status == Status.REJECTED:
-        return SKIP if entry.fingerprint == record.fingerprint else LOOK_UP_FIRST
-    if status == Status.SENDING or entry.unsure:
-        return LOOK_UP_FIRST
-    return SEND
 
 
 class Created(NamedTuple):
@@ -680,99 +521,3 @@ def open_journal(path: str | Path, *, synchronous: str = "FULL") -> Journal:
     except BaseException:
         os.close(fd)
         raise
-
-
-@contextlib.contextmanager
-def read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
-    """A read-only connection, without the lock: never blocks a running import, nor is blocked.
-
-    SQLite's WAL lets it read a consistent snapshot while a run writes. sqlite3 errors become
-    :class:`~importer.errors.JournalError` (exit 2: nothing is sent by a reader).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise UsageError(f"{path}: no journal here yet (run an import first, or pass --journal)")
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise JournalError(f"{path}: {describe(exc)}") from None
-    try:
-        yield db
-    except sqlite3.Error as exc:
-        raise JournalError(f"{path}: {describe(exc)}") from None
-    finally:
-        db.close()
-
-
-def read_entries(path: str | Path) -> dict[str, Entry]:
-    """Every entry of the journal at *path*, read without its lock; empty if there is none."""
-    if not Path(path).exists():
-        return {}
-    with read_only(path) as db:
-        return _load_entries(db)
-
-
-# -- readers for ``status`` (read-only, no lock) ----------------------------------------------
-#: The states ``status`` lists, every one shown even at zero.
-LISTED_STATES = (
-    Status.CREATED, Status.REJECTED, Status.FAILED, Status.PENDING, Status.SENDING,
-    Status.DELETING, Status.DELETED,
-)  # fmt: skip
-#: States that still need a run (or an undo) to finish.
-UNFINISHED = (Status.FAILED, Status.PENDING, Status.SENDING, Status.DELETING)
-
-
-def state_counts(db: sqlite3.Connection) -> dict[str, int]:
-    """Rows per journal state, every listed state present."""
-    counts = {state.value: 0 for state in LISTED_STATES}
-    counts.update(db.execute("SELECT status, count(*) FROM rows GROUP BY status"))
-    return counts
-
-
-class RunRow(NamedTuple):
-    """The newest run, as recorded."""
-
-    command: str
-    source: str
-    pid: int
-    started: float
-    ended: float | None
-    outcome: str | None
-    summary: dict[str, Any]
-    plan: dict[str, int]
-
-
-def last_run(db: sqlite3.Connection) -> RunRow | None:
-    """The newest run the journal recorded, with its plan and summary (empty when missing)."""
-    have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
-    plan_column = "plan" if "plan" in have else "NULL"
-    planned = "codes, to_send" if "to_send" in have else "NULL, NULL"
-    row = db.execute(
-        f"SELECT command, source, pid, started, ended, outcome, summary, {plan_column},"
-        f" {planned} FROM runs ORDER BY id DESC LIMIT 1"
-    ).fetchone()
-    if row is None:
-        return None
-    command, source, pid, started, ended, outcome, summary, plan, codes, to_send = row
-    planned_dict: dict[str, int] = json.loads(plan) if plan else {}
-    if not planned_dict and to_send is not None:  # journals from before the plan column
-        planned_dict = {"codes": codes, "to_send": to_send, "fresh": to_send}
-    return RunRow(
-        command,
-        source,
-        pid,
-        started,
-        ended,
-        outcome,
-        json.loads(summary) if summary else {},
-        planned_dict,
-    )
-
-
-def new_rows_since(db: sqlite3.Connection, started: float) -> int:
-    """Rows the journal first saw at or after *started* (the rows a run reached first)."""
-    have = {row[1] for row in db.execute("PRAGMA table_info(rows)")}
-    if "born" not in have:
-        return 0
-    (count,) = db.execute("SELECT count(*) FROM rows WHERE born >= ?", (started,)).fetchone()
-    return int(count)
