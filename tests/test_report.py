@@ -19,7 +19,6 @@ import pytest
 import importer.validate
 from importer import report
 from importer.config import Settings
-from importer.context import Summary
 from importer.errors import OutputError
 from importer.load import load
 from importer.models import ResultLine, Status, Tick
@@ -35,6 +34,7 @@ from importer.report import (
     timeline_svg,
     write_html,
 )
+from importer.summary import Summary
 from importer.validate import validate
 from tests.browser import render
 

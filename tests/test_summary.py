@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from importer.context import Summary, Target, exit_code, is_loopback
+from importer.config import is_loopback
+from importer.context import Target
 from importer.errors import Interrupted, UsageError
 from importer.faults import Faults
 from importer.reconcile import write_summary
+from importer.summary import Summary, exit_code
 
 
 def test_summary_lists_the_usual_statuses_and_formats(tmp_path: Path) -> None:
