@@ -30,18 +30,22 @@ Filters = tuple[tuple[str, str], ...]
 MARGIN = timedelta(days=1)
 #: Creation days closer than this share one window.
 JOIN_GAP = timedelta(days=2)
+#: Codes no page showed that are read one by one; more than this (or than a page per hundred
+#: codes) are looked for by a sweep of the windows without the entitlement filter first.
+STRAYS = 5
 
 
-def plan_reads(codes: Sequence[Created]) -> list[Filters]:
+def plan_reads(codes: Sequence[Created], *, by_entitlement: bool = True) -> list[Filters]:
     """The list filters that cover *codes*: one ``created_at`` window per cluster of days,
-    split by entitlement when there are no more entitlements than pages of codes."""
+    split by entitlement when there are no more entitlements than pages of codes (and
+    `by_entitlement` allows it)."""
     if not codes:
         return []
     windows = _windows(sorted({_day(c.created_at) for c in codes}))
     groups: dict[tuple[str, str], int] = defaultdict(int)
     for code in codes:
         groups[(code.record.kind, code.record.entitlement_id)] += 1
-    by_entitlement = len(groups) <= max(1, math.ceil(len(codes) / PER_PAGE))
+    by_entitlement = by_entitlement and len(groups) <= max(1, math.ceil(len(codes) / PER_PAGE))
     plans: list[Filters] = []
     for first, last in windows:
         window = (
@@ -85,8 +89,16 @@ async def read_live(
             page, number = await runner.perform(LIST_PAGE, Page(filters, number))
             found.update((api_id, live) for api_id, live in page.items() if api_id in wanted)
 
-    await asyncio.gather(*(sweep(filters) for filters in plan_reads(codes)))
+    plans = plan_reads(codes)
+    await asyncio.gather(*(sweep(filters) for filters in plans))
     astray = sorted(wanted - found.keys())
+    if len(astray) > max(STRAYS, len(codes) // PER_PAGE):
+        # Many codes moved to another entitlement in Zype's admin: one sweep of the windows
+        # alone finds them for about a page per hundred codes, not a request each.
+        wider = plan_reads([c for c in codes if c.api_id in set(astray)], by_entitlement=False)
+        if wider != plans:
+            await asyncio.gather(*(sweep(filters) for filters in wider))
+            astray = sorted(wanted - found.keys())
     result: dict[str, LiveCode | None] = dict(found)
     slots = asyncio.Semaphore(concurrency)
 

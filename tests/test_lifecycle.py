@@ -259,3 +259,23 @@ def test_undo_killed_twice_with_sigkill_finishes_exactly_once(tmp_path: Path) ->
         again = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
         assert again.returncode == 1
         assert st.deletes == deletes
+
+
+def test_audit_of_many_codes_moved_in_zypes_admin_stays_about_n_over_100(tmp_path: Path) -> None:
+    source = sheet(tmp_path / "moved.csv", 600)
+    output = tmp_path / "moved.audit.csv"
+    with sandbox_in_thread() as api:
+        st = api.state
+        assert cli("run", source, api.url) == 0
+        ids = {line["code"]: line["id"] for line in lines(tmp_path / "moved.results.csv")}
+        st.seed_others(300)
+        for n in range(100, 160):  # sixty codes moved to a plan by hand
+            st.admin_change(ids[f"LIFE-{n:05d}"], video_id="", plan_id=PLAN)
+        requests = st.requests
+        assert cli("audit", source, api.url, "--output", str(output)) == 1
+        used = st.requests - requests
+        # pages by video (about 600/100), then one sweep of the window (about 900/100)
+        assert used <= 600 // 100 + 3 + (600 + 300) // 100 + 1 + 2
+        moved = [line for line in lines(output) if line["changed"]]
+        assert len(moved) == 60
+        assert {line["state"] for line in moved} == {"available"}
