@@ -106,13 +106,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def sandbox(faults: str | None = None) -> Iterator[str]:
-    """A fresh ``zype-import sandbox`` process on a free loopback port; yields its base URL."""
+def sandbox(faults: str | None = None, others: int = 0) -> Iterator[str]:
+    """A fresh ``zype-import sandbox`` process on a free loopback port; yields its base URL.
+
+    `others`: codes of other people it holds from the start.
+    """
     for _ in range(5):
         port = free_port()
         command = [PYTHON, "-m", "importer", "sandbox", "--port", str(port)]
         if faults:
             command += ["--faults", faults]
+        if others:
+            command += ["--others", str(others)]
         proc = subprocess.Popen(
             command, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
         )
