@@ -6,11 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test check lint format bench clean
 
+# PYTHONWARNINGS: setuptools warns at length that an editable install may be shadowed by a
+# folder of the same name; a new user's first command should be quiet.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# setuptools warns at length that an editable install shadows same-named folders; a new
-	# user's first command should be quiet.
 	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
