@@ -15,10 +15,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)  ## import the sample spreadsheet into a fresh in-process sandbox
-	rm -f out/demo.results.csv out/demo.journal*
+	rm -f out/demo.results.csv out/demo.results.journal* out/demo.html
 	$(BIN)/zype-import run samples/promo_codes.csv --sandbox --results out/demo.results.csv \
-		--summary out/demo.summary.json --rate 50 --no-progress; \
-	status=$$?; echo "exit code $$status (1: the sample has invalid rows on purpose); results in out/demo.results.csv"; \
+		--summary out/demo.summary.json --html out/demo.html --rate 50 --no-progress; \
+	status=$$?; echo "exit code $$status (1: the sample has invalid rows on purpose);" \
+		"results in out/demo.results.csv, the report page in out/demo.html"; \
 	test $$status -le 1
 
 test: $(STAMP)
