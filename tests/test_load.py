@@ -15,6 +15,7 @@ from openpyxl import Workbook
 from importer.config import InputConfig
 from importer.errors import InputError
 from importer.load import Sheet, load, normalise_header
+from importer.pasted import strip
 from importer.validate import validate
 
 VID = "5f1a2b3c4d5e6f7a8b9c0d11"
@@ -439,9 +440,12 @@ def test_xlsx_missing_sheet_names_the_sheets(tmp_path: Path) -> None:
 def test_xlsx_empty_sheet_and_missing_column(tmp_path: Path) -> None:
     path = write_xlsx(tmp_path, {"Empty": [], "Bad": [["Code", "Video"], ["A", VID]]})
     with pytest.raises(InputError, match="sheet 'Empty': the sheet is empty"):
-        load(path, CONFIG)
+        load(path, InputConfig(sheet="Empty"))
     with pytest.raises(InputError, match="sheet 'Bad': missing column 'expiration_date'"):
         load(path, InputConfig(sheet="Bad"))
+    # With no --sheet, the sheet whose first row names two columns is the one meant.
+    with pytest.raises(InputError, match="sheet 'Bad': missing column 'expiration_date'"):
+        load(path, CONFIG)
 
 
 def test_samples_csv_and_xlsx_hold_the_same_rows() -> None:
@@ -457,7 +461,7 @@ def test_samples_csv_and_xlsx_hold_the_same_rows() -> None:
 
 _CELL = st.text(
     st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=30
-).filter(lambda s: s == s.strip() and s != "")
+).filter(lambda s: s == strip(s) and s != "")
 
 
 @settings(
