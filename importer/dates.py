@@ -66,7 +66,7 @@ def why_not(text: str, dayfirst: bool) -> str:
         return ""
     name, _, fault = reading
     message = f": read as {name}, {fault}" if fault else ""
-    if name == "slash" and iso_date(text, not dayfirst):
+    if "/" in name and iso_date(text, not dayfirst):
         order = "day/month/year" if not dayfirst else "month/day/year"
         setting = "true" if not dayfirst else "false"
         message = f" (it reads as {order}: set input.dayfirst: {setting} for this sheet)"

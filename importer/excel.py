@@ -23,7 +23,7 @@ _MON = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 #: How Excel shows a date it made of a code: ``2-Sep``, ``02-Sep-31``, ``Mar-10`` (its own
 #: title-case month, as its date formats write it), and the dates of a workbook's date cell or
 #: a CSV's date column (``2031-09-02``, ``9/2/2031``).
-_DATE_SHAPED = re.compile(
+DATE_SHAPED = re.compile(
     rf"\d{{1,2}}-{_MON}(?:-\d{{2}}(?:\d{{2}})?)?|{_MON}-\d{{2}}"
     r"|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2}(?:\d{2})?",
     re.ASCII,
@@ -42,7 +42,7 @@ def lost_digits(code: str) -> bool:
 
 def date_shaped(code: str) -> bool:
     """Whether *code* has the shape of a date Excel made of it, rather than of a code."""
-    return _DATE_SHAPED.fullmatch(code) is not None
+    return DATE_SHAPED.fullmatch(code) is not None
 
 
 def serial_date(text: str) -> str:

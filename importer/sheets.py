@@ -14,7 +14,6 @@ dates, numbers are numbers). calamine also reads OpenDocument, which openpyxl ca
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,12 +55,6 @@ def cell_text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))  # every number in a workbook is a float: show 5.0 as 5
     return str(value)
-
-
-def texts() -> Callable[[object], str]:
-    """:func:`cell_text` remembering its answers: a column holds few distinct non-text values
-    (the same dates, quantities), and ``typed`` keeps ``1``, ``1.0`` and ``True`` apart."""
-    return functools.lru_cache(maxsize=4096, typed=True)(cell_text)
 
 
 def read_grid(
