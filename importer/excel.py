@@ -28,11 +28,11 @@ DATE_SHAPED = re.compile(
     r"|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2}(?:\d{2})?",
     re.ASCII,
 )
-#: Day numbers of 1990-01-01 .. 2199-12-31 in Excel's and LibreOffice's count (day 1 is
-#: 1900-01-01, after Excel's fictitious 1900-02-29: day 0 is 1899-12-30).
+#: Five-digit day numbers from 1990-01-01 (32874) to 2173-10-14 (99999), in Excel's and
+#: LibreOffice's count (day 0 is 1899-12-30, as Excel counts a fictitious 1900-02-29).
 _SERIAL = re.compile(r"(?P<day>\d{5})(?:[.,]\d+)?", re.ASCII)
 _DAY_ZERO = date(1899, 12, 30)
-_FIRST, _LAST = 32874, 109574
+_FIRST = 32874
 
 
 def lost_digits(code: str) -> bool:
@@ -47,8 +47,8 @@ def date_shaped(code: str) -> bool:
 
 def serial_date(text: str) -> str:
     """The ``YYYY-MM-DD`` a spreadsheet day number such as ``47848`` stands for, or ``""``
-    when *text* is not one (outside 1990-2199 it is taken for some other number)."""
+    when *text* is not one (before 1990 or past five digits it is taken for another number)."""
     found = _SERIAL.fullmatch(text)
-    if found is None or not _FIRST <= int(found.group("day")) <= _LAST:
+    if found is None or int(found.group("day")) < _FIRST:
         return ""
     return (_DAY_ZERO + timedelta(days=int(found.group("day")))).isoformat()

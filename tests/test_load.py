@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib.util
 import io
 from pathlib import Path
 
@@ -21,6 +22,11 @@ from importer.validate import validate
 VID = "5f1a2b3c4d5e6f7a8b9c0d11"
 CONFIG = InputConfig()
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+HEADER: list[object] = ["Code", "Expires", "Video"]
+ROW_A: list[object] = ["A", "2030-01-01", VID]
+ROW_B: list[object] = ["B", "2030-01-01", VID]
 
 
 def write(tmp_path: Path, text: str, *, name: str = "promo.csv", encoding: str = "utf-8") -> Path:
@@ -448,13 +454,205 @@ def test_xlsx_empty_sheet_and_missing_column(tmp_path: Path) -> None:
         load(path, CONFIG)
 
 
-def test_samples_csv_and_xlsx_hold_the_same_rows() -> None:
+@pytest.mark.parametrize("name", ["promo_codes.xlsx", "promo_codes.ods"])
+def test_samples_csv_and_workbooks_hold_the_same_rows(name: str) -> None:
     csv_sheet = load(SAMPLES / "promo_codes.csv", CONFIG)
-    xlsx_sheet = load(SAMPLES / "promo_codes.xlsx", CONFIG)
-    # Dates differ only in spelling (the xlsx has real date cells); the validator equates them.
+    book_sheet = load(SAMPLES / name, CONFIG)
+    # Dates differ only in spelling (workbooks have real date cells); the validator equates them.
     keep = [c for c in csv_sheet.frame.columns if c != "expiration_date"]
-    assert records(Sheet("", csv_sheet.frame[keep])) == records(Sheet("", xlsx_sheet.frame[keep]))
+    assert records(Sheet("", csv_sheet.frame[keep])) == records(Sheet("", book_sheet.frame[keep]))
     assert len(csv_sheet.frame) >= 35
+    today = dt.date(2026, 6, 15)
+    assert validate(csv_sheet, CONFIG, today) == validate(book_sheet, CONFIG, today)
+
+
+# --- workbooks as LibreOffice writes them ---------------------------------------------------
+
+
+def _messy_rows() -> list[tuple[list[object], str]]:
+    """samples/make_samples.py's messy rows, each with the issue a careful person gives it."""
+    spec = importlib.util.spec_from_file_location("make_samples", SAMPLES / "make_samples.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows: list[tuple[list[object], str]] = module.MESSY_ROWS
+    return rows
+
+
+@pytest.mark.parametrize("name", ["messy.xlsx", "messy.ods"])
+def test_libreoffice_workbook_read_as_a_person_reads_it(name: str) -> None:
+    path = SAMPLES / name
+    sheet = load(path, CONFIG)
+    where = f"{path}, sheet 'Codes'"
+    assert sheet.warnings == (
+        f"{path}: the first sheet 'Instructions' has no header; reading sheet 'Codes'",
+        f"{where}: the header is row 3; ignoring the 1 row(s) above it",
+        f"{where}: ignoring unknown columns: Notes",
+        f"{where}: column 'Video ID' holds Zype addresses; read as the id in each (row 8)",
+        f"{where}: column 'Playlist  ID' holds Zype addresses; read as the id in each (row 9)",
+    )
+    frame = sheet.frame
+    assert frame["code"].tolist()[:6] == [
+        "12345",
+        "00123",
+        "SPRING-001",
+        "NA",
+        "NULL",
+        "NBSP-EDGES",
+    ]
+    assert frame["expiration_date"].tolist()[:4] == [
+        "2031-12-31", "31-Dec-2031", "December 31, 2031", "2031-12-31"
+    ]  # fmt: skip
+    assert frame["quantity"].tolist()[6:8] == ["5", "5"]
+    assert frame.loc[4, "video_id"] == "5f1a2b3c4d5e6f7a8b9c0d12"
+    assert frame.loc[5, "playlist_id"] == "60aa11bb22cc33dd44ee5501"
+
+    checked = validate(sheet, CONFIG, dt.date(2026, 6, 15))
+    expected = [issue for cells, issue in _messy_rows() if cells]
+    rows = [r for r, (cells, _) in enumerate(_messy_rows(), start=4) if cells]
+    issues = {i.row: i.code for i in checked.issues}
+    assert [issues.get(r, "") for r in rows] == expected
+    assert {r.expiration_date for r in checked.records} == {"2031-12-31"}
+    assert len(checked.records) == 6 + 5 + 5
+
+
+def write_hidden(tmp_path: Path) -> Path:
+    book = Workbook()
+    cover = book.active
+    cover.title = "Cover"
+    cover.append(["How to fill this in"])
+    old = book.create_sheet("Old codes")
+    old.append(["Code", "Expires", "Video"])
+    old.append(["OLD", "2030-01-01", VID])
+    old.sheet_state = "hidden"
+    new = book.create_sheet("Codes")
+    new.append(["Code", "Expires", "Video"])
+    new.append(["NEW", "2030-01-01", VID])
+    path = tmp_path / "hidden.xlsx"
+    book.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("sheets", "wanted", "codes", "warning"),
+    [
+        # The first sheet has a header: read, even when others have one too.
+        ({"Codes": [HEADER, ROW_A], "More": [HEADER, ROW_B]}, None, ["A"], ""),
+        # A cover sheet first: the one sheet with a header is read, and named.
+        ({"Instructions": [["Read me"], ["Then fill in Codes"]], "Codes": [HEADER, ROW_A]},
+         None, ["A"], "the first sheet 'Instructions' has no header; reading sheet 'Codes'"),
+        ({"Cover": [], "Notes": [["x", "y"]], "Codes": [["title"], HEADER, ROW_A]},
+         None, ["A"], "the first sheet 'Cover' has no header; reading sheet 'Codes'"),
+        # --sheet always wins.
+        ({"Instructions": [["Read me"]], "Codes": [HEADER, ROW_A], "B": [HEADER, ROW_B]},
+         "B", ["B"], ""),
+    ],
+)  # fmt: skip
+def test_workbook_sheet_with_the_header_is_picked(
+    tmp_path: Path,
+    sheets: dict[str, list[list[object]]],
+    wanted: str | None,
+    codes: list[str],
+    warning: str,
+) -> None:
+    path = write_xlsx(tmp_path, sheets)
+    sheet = load(path, InputConfig(sheet=wanted))
+    assert sheet.frame["code"].tolist() == codes
+    assert [w for w in sheet.warnings if "first sheet" in w] == (
+        [f"{path}: {warning}"] if warning else []
+    )
+
+
+def test_workbook_with_several_candidate_sheets_asks_for_one(tmp_path: Path) -> None:
+    body = [HEADER, ["A", "2030-01-01", VID]]
+    path = write_xlsx(tmp_path, {"Read me": [["hello"]], "North": body, "South": body})
+    with pytest.raises(InputError) as caught:
+        load(path, CONFIG)
+    assert str(caught.value) == (
+        f"{path}: the first sheet 'Read me' has no header and several sheets have one"
+        " ('North', 'South'); choose one with --sheet"
+    )
+
+
+def test_hidden_sheets_are_never_picked_but_can_be_named(tmp_path: Path) -> None:
+    path = write_hidden(tmp_path)
+    assert load(path, CONFIG).frame["code"].tolist() == ["NEW"]
+    assert load(path, InputConfig(sheet="Old codes")).frame["code"].tolist() == ["OLD"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "not a readable OpenDocument spreadsheet"),
+        (b"PK\x03\x04 a broken zip", "not a readable OpenDocument spreadsheet"),
+    ],
+)
+def test_bad_ods(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "promo.ods"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as caught:
+        load(path, CONFIG)
+    assert str(caught.value).startswith(f"{path}: {message}")
+    assert "\n" not in str(caught.value)
+
+
+# --- text as pasted -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("\u00a0SAVE10\u00a0", "SAVE10"),
+        ("\u200bSAVE10\u200b", "SAVE10"),
+        ("\ufeffSAVE10", "SAVE10"),
+        ("SAVE10\u202f\u2060", "SAVE10"),
+        ("\u3000SAVE10 \t", "SAVE10"),
+        ("SAVE\u200b10", "SAVE\u200b10"),  # inside: kept, for the validator to show where
+    ],
+)
+def test_invisible_characters_at_the_edges_are_trimmed(
+    tmp_path: Path, cell: str, expected: str
+) -> None:
+    path = write(tmp_path, f'code,expiration_date,video_id\n"{cell}",2030-01-01,\u00a0{VID}\n')
+    frame = load(path, CONFIG).frame
+    assert (frame.loc[0, "code"], frame.loc[0, "video_id"]) == (expected, VID)
+
+
+@pytest.mark.parametrize(
+    ("header", "column"),
+    [
+        ("Promo\nCode", "code"),
+        ("Expires  On", "expiration_date"),
+        ("\u00a0Video\u00a0ID", "video_id"),
+    ],
+)
+def test_headers_with_line_breaks_and_odd_spaces(tmp_path: Path, header: str, column: str) -> None:
+    names = {"code": "Code", "expiration_date": "Expires", "video_id": "Video", column: header}
+    path = write_xlsx(tmp_path, {"Codes": [list(names.values()), ["A", "2030-01-01", VID]]})
+    assert records(load(path, CONFIG)) == [
+        {"code": "A", "expiration_date": "2030-01-01", "video_id": VID, "row": 2}
+    ]
+
+
+def test_zype_addresses_are_read_as_their_id_with_a_warning(tmp_path: Path) -> None:
+    other = "60aa11bb22cc33dd44ee5501"
+    text = (
+        "Code,Expires,Type,Content ID\n"
+        f"A,2030-01-01,video,https://admin.zype.com/videos/{VID.upper()}/edit\n"
+        f"B,2030-01-01,playlist,https://api.zype.com/playlists/{other}.json?api_key=SECRET\n"
+        f"C,2030-01-01,video,{VID}\n"
+        "D,2030-01-01,video,https://example.com/videos/1\n"
+    )
+    path = write(tmp_path, text)
+    sheet = load(path, CONFIG)
+    assert sheet.frame["entitlement_id"].tolist() == [
+        VID, other, VID, "https://example.com/videos/1"
+    ]  # fmt: skip
+    assert sheet.warnings == (
+        f"{path}: column 'Content ID' holds Zype addresses; read as the id in each (rows 2, 3)",
+    )
+    assert "SECRET" not in " ".join(sheet.warnings)
 
 
 # --- properties -----------------------------------------------------------------------------
