@@ -11,10 +11,10 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import latency, million, naive, rate, throughput
+from bench import latency, million, naive, rate, sheets, throughput
 from bench.harness import ROOT, Row, machine
 
-BENCHMARKS = {m.NAME: m for m in (throughput, rate, latency, million, naive)}
+BENCHMARKS = {m.NAME: m for m in (throughput, rate, latency, million, naive, sheets)}
 OUT = ROOT / "bench" / "out"
 
 

@@ -67,12 +67,13 @@ def read_grid(
     the first, is an :class:`InputError` listing them: only the user knows which one is meant.
     """
     # Imported here: a CSV run need not load it.
-    from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
+    from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
     kind = "OpenDocument spreadsheet" if path.suffix.lower() == ".ods" else ".xlsx workbook"
     try:
         book = CalamineWorkbook.from_path(str(path))
-    except (CalamineError, OSError, ValueError) as exc:
+    except BaseException as exc:
+        _reraise_unless_unreadable(exc)
         raise InputError(f"{source}: not a readable {kind} ({_first_line(exc)})") from None
     # Chart sheets hold no cells. Hidden sheets (lookup lists, old versions) are read when
     # named with --sheet, but never picked on their own: the user does not see them.
@@ -85,7 +86,8 @@ def read_grid(
     def grid(name: str) -> Grid:
         try:
             rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
-        except Exception as exc:  # calamine's Rust errors arrive as several Python types
+        except BaseException as exc:
+            _reraise_unless_unreadable(exc)
             raise InputError(f"{source}: cannot read sheet '{name}' ({_first_line(exc)})") from None
         return Grid(name, rows)
 
@@ -122,6 +124,16 @@ def head(rows: list[list[Any]]) -> list[list[str]]:
         if filled > MAX_ROWS_ABOVE_HEADER:
             break
     return out
+
+
+def _reraise_unless_unreadable(exc: BaseException) -> None:
+    """Re-raise *exc* unless it is calamine saying the file cannot be read.
+
+    calamine's errors arrive as several Python types, and a Rust panic on a malformed file as
+    ``PanicException``, which derives from BaseException, not Exception; Ctrl-C must still stop.
+    """
+    if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+        raise exc
 
 
 def _named(source: str, names: list[str], wanted: str) -> str:

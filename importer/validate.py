@@ -234,9 +234,12 @@ def _some(rows: np.ndarray, cells: np.ndarray, test: Callable[[str], bool]) -> n
 def _whole(text: str) -> int:
     """A quantity cell as a number; 0 (out of range, so invalid) unless it is plain digits.
 
-    ``5.0`` is 5: that is how a number cell comes out of some spreadsheets' CSV export.
+    ``5.0`` and ``5.00`` are 5: that is how a number cell formatted with decimals comes out of
+    a spreadsheet's CSV export.
     """
-    digits = text[:-2] if text.endswith(".0") else text
+    digits, point, decimals = text.partition(".")
+    if point and (not decimals or decimals.strip("0")):
+        return 0
     return int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 18 else 0
 
 

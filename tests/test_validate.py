@@ -146,7 +146,9 @@ RULES = [
     ({"code": "", "quantity": "-1"}, "bad-quantity", "quantity", "not a whole number"),
     ({"code": "", "quantity": "1.5"}, "bad-quantity", "quantity", "not a whole number"),
     ({"code": "", "quantity": "0.0"}, "bad-quantity", "quantity", "not a whole number"),
-    ({"code": "", "quantity": "5.00"}, "bad-quantity", "quantity", "not a whole number"),
+    ({"code": "", "quantity": "5.5"}, "bad-quantity", "quantity", "not a whole number"),
+    ({"code": "", "quantity": "5."}, "bad-quantity", "quantity", "not a whole number"),
+    ({"code": "", "quantity": ".0"}, "bad-quantity", "quantity", "not a whole number"),
     ({"code": "", "quantity": "abc"}, "bad-quantity", "quantity", "not a whole number"),
     ({"code": "", "quantity": "100001"}, "bad-quantity", "quantity", "not a whole number"),
     ({"code": "", "quantity": "٣"}, "bad-quantity", "quantity", "not a whole number"),
@@ -316,6 +318,12 @@ def test_row_without_code_is_generated() -> None:
 def test_sheet_without_code_column() -> None:
     checked = check({"expiration_date": "2030-01-01", "video_id": VID})
     assert [r.generated for r in checked.records] == [True]
+
+
+@pytest.mark.parametrize("quantity", ["3", "3.0", "3.00", "03"])
+def test_quantity_from_a_number_cell(quantity: str) -> None:
+    checked = check({**OK, "code": "", "quantity": quantity})
+    assert [r.row for r in checked.records] == [2, 2, 2]
 
 
 def test_quantity_expands_in_place() -> None:
