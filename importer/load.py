@@ -228,14 +228,14 @@ def _preamble(
     The header is the first of the first non-blank lines that looks like one (see
     :func:`_header_test`), else the first non-blank line, whose columns are then reported. The
     delimiter comes from an Excel ``sep=;`` first line, which Excel itself hides (so it takes no
-    row number), else it is ``None``.
+    row number), else it is ``None``. A line is a spreadsheet row: a quoted cell with a line
+    break in it (a header written on two lines) continues it.
     """
     before = offset = 0
     hint = None
     # (rows before it, chars before it, text) of the first non-blank lines: header candidates.
     candidates: list[tuple[int, int, str]] = []
-    for number, match in enumerate(_LINE.finditer(head + "\n")):
-        line = match.group()
+    for number, line in enumerate(_rows_of(head + "\n")):
         found = _SEP_HINT.fullmatch(line.strip("\r\n")) if number == 0 else None
         if found:
             hint = found.group(1)
@@ -250,12 +250,29 @@ def _preamble(
             break
     if not candidates:
         return before, offset, None, hint, 0
-    rows = [
-        next(csv.reader([text], delimiter=hint or _sniff_delimiter(text)))
-        for *_, text in candidates
-    ]
+    rows = [_cells(text, hint or _sniff_delimiter(text)) for *_, text in candidates]
     above = _rows_above_header(rows, is_header)
     return (*candidates[above], hint, above)
+
+
+def _cells(row: str, delimiter: str) -> list[str]:
+    """One row's cells, as well as they can be told apart (pandas judges the file itself)."""
+    try:
+        return next(csv.reader(io.StringIO(row, newline=""), delimiter=delimiter), [])
+    except csv.Error:  # a stray quote or line break: not a header, whatever else it is
+        return [row]
+
+
+def _rows_of(text: str) -> Iterator[str]:
+    """*text*'s rows with their line endings: its lines, those inside quotes joined."""
+    row = ""
+    for match in _LINE.finditer(text):
+        row += match.group()
+        if row.count('"') % 2 == 0:  # an escaped quote is two: only an open cell leaves one
+            yield row
+            row = ""
+    if row:
+        yield row
 
 
 def _rows_above_header(candidates: list[list[str]], is_header: Callable[[list[str]], bool]) -> int:

@@ -1,4 +1,4 @@
-"""Write the samples: promo_codes.{csv,xlsx,ods} from the one table below, and messy.{xlsx,ods}.
+"""Write the samples: promo_codes.{csv,xlsx,ods} from one table, messy.{csv,xlsx,ods} from another.
 
 Run ``python samples/make_samples.py`` after editing a table; the three promo_codes files stay
 identical in content. The xlsx is written the way Excel users type it: real date cells for the
@@ -10,7 +10,8 @@ the committed files and never need LibreOffice.
 
 messy.{xlsx,ods} hold what LibreOffice and Google Sheets users send: a cover sheet first, title
 rows above the header, header cells on two lines, number, formula, date and date-time cells,
-month-name dates, Zype addresses for ids, and Excel's damage to codes and dates.
+month-name dates, Zype addresses for ids, and Excel's damage to codes and dates; messy.csv is
+its Codes sheet as Google Sheets downloads it, every cell as shown.
 
 The table is a realistic marketing sheet: all four entitlement kinds, rows without a code
 (generated), one quantity row, one row whose id is all zeros (the sandbox answers 422 "not
@@ -263,6 +264,30 @@ def promo_sheets() -> dict[str, list[list[Cell]]]:
     return {"Promo codes": rows}
 
 
+def _shown(value: Cell) -> str:
+    """A cell as Google Sheets (US) writes it to CSV: as shown, dates month first."""
+    if isinstance(value, tuple):
+        return _shown(value[1])
+    if isinstance(value, dt.datetime):
+        return f"{value.month}/{value.day}/{value.year} {value:%H:%M:%S}"
+    if isinstance(value, dt.date):
+        return f"{value.month}/{value.day}/{value.year}"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def write_messy_csv(path: Path) -> None:
+    """The Codes sheet of messy.xlsx as Google Sheets downloads it (File > Download > CSV)."""
+    sheet = messy_sheets()["Codes"]
+    width = len(MESSY_HEADER)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        for row in sheet:
+            cells = [_shown(c) for c in row]
+            writer.writerow(cells + [""] * (width - len(cells)))
+
+
 def libreoffice(sheets: dict[str, list[list[Cell]]], target: Path) -> bool:
     """Have LibreOffice write *sheets* as *target* (.ods or .xlsx); False without LibreOffice."""
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
@@ -285,6 +310,7 @@ def main() -> None:
     here = Path(__file__).resolve().parent
     write_csv(here / "promo_codes.csv")
     write_xlsx(here / "promo_codes.xlsx")
+    write_messy_csv(here / "messy.csv")
     made = [
         libreoffice(promo_sheets(), here / "promo_codes.ods"),
         libreoffice(messy_sheets(), here / "messy.ods"),

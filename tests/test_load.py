@@ -480,13 +480,18 @@ def _messy_rows() -> list[tuple[list[object], str]]:
     return rows
 
 
-@pytest.mark.parametrize("name", ["messy.xlsx", "messy.ods"])
-def test_libreoffice_workbook_read_as_a_person_reads_it(name: str) -> None:
+@pytest.mark.parametrize("name", ["messy.xlsx", "messy.ods", "messy.csv"])
+def test_messy_sheets_read_as_a_person_reads_them(name: str) -> None:
+    """LibreOffice's xlsx and ods, and Google Sheets' CSV of the same sheet: every row gets the
+    issue samples/make_samples.py gives it beside its cells, or none."""
     path = SAMPLES / name
     sheet = load(path, CONFIG)
-    where = f"{path}, sheet 'Codes'"
-    assert sheet.warnings == (
+    where = str(path) if name.endswith(".csv") else f"{path}, sheet 'Codes'"
+    cover = () if name.endswith(".csv") else (
         f"{path}: the first sheet 'Instructions' has no header; reading sheet 'Codes'",
+    )  # fmt: skip
+    assert sheet.warnings == (
+        *cover,
         f"{where}: the header is row 3; ignoring the 1 row(s) above it",
         f"{where}: ignoring unknown columns: Notes",
         f"{where}: column 'Video ID' holds Zype addresses; read as the id in each (row 8)",
@@ -501,9 +506,6 @@ def test_libreoffice_workbook_read_as_a_person_reads_it(name: str) -> None:
         "NULL",
         "NBSP-EDGES",
     ]
-    assert frame["expiration_date"].tolist()[:4] == [
-        "2031-12-31", "31-Dec-2031", "December 31, 2031", "2031-12-31"
-    ]  # fmt: skip
     assert frame["quantity"].tolist()[6:8] == ["5", "5"]
     assert frame.loc[4, "video_id"] == "5f1a2b3c4d5e6f7a8b9c0d12"
     assert frame.loc[5, "playlist_id"] == "60aa11bb22cc33dd44ee5501"
@@ -515,6 +517,16 @@ def test_libreoffice_workbook_read_as_a_person_reads_it(name: str) -> None:
     assert [issues.get(r, "") for r in rows] == expected
     assert {r.expiration_date for r in checked.records} == {"2031-12-31"}
     assert len(checked.records) == 6 + 5 + 5
+
+
+@pytest.mark.parametrize("name", ["messy.xlsx", "messy.ods"])
+def test_workbook_cells_as_they_show(name: str) -> None:
+    frame = load(SAMPLES / name, CONFIG).frame
+    # A date cell, text dates as written, a date-time cell's date, a formula's computed date.
+    assert frame["expiration_date"].tolist()[:7] == [
+        "2031-12-31", "31-Dec-2031", "December 31, 2031", "2031-12-31", "2031-12-31T00:00:00Z",
+        "Dec 31 2031", "2031-12-31",
+    ]  # fmt: skip
 
 
 def write_hidden(tmp_path: Path) -> Path:
@@ -632,6 +644,17 @@ def test_headers_with_line_breaks_and_odd_spaces(tmp_path: Path, header: str, co
     path = write_xlsx(tmp_path, {"Codes": [list(names.values()), ["A", "2030-01-01", VID]]})
     assert records(load(path, CONFIG)) == [
         {"code": "A", "expiration_date": "2030-01-01", "video_id": VID, "row": 2}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("above", "row"),
+    [("", 2), ("Title\n", 3), ('Title\n"a note\non two lines",,\n', 4), ("\n\n", 4)],
+)
+def test_csv_cells_on_two_lines_are_one_row(tmp_path: Path, above: str, row: int) -> None:
+    path = write(tmp_path, f'{above}"Promo\nCode","Expires\r\nOn",Video\nA,2030-01-01,{VID}\n')
+    assert records(load(path, CONFIG)) == [
+        {"code": "A", "expiration_date": "2030-01-01", "video_id": VID, "row": row}
     ]
 
 
