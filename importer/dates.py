@@ -44,6 +44,7 @@ _FORMS = (
 _PATTERNS = tuple(
     (name, re.compile(rf"{form}{_TIME}\Z", re.ASCII | re.IGNORECASE)) for name, form in _FORMS
 )
+_SPACES = str.maketrans(dict.fromkeys("\xa0\u2007\u2009\u202f", " "))
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _MONTH_NAMES = (
@@ -76,6 +77,8 @@ def why_not(text: str, dayfirst: bool) -> str:
 def _read(text: str, dayfirst: bool) -> tuple[str, str, str] | None:
     """(the reading that matched, the ISO date or ``""``, what is wrong or ``""``), or None
     when *text* has no date's shape at all."""
+    if not text.isascii():  # "Dec 31, 2031" typed with a non-breaking space is still a date
+        text = text.translate(_SPACES)
     for name, pattern in _PATTERNS:
         found = pattern.match(text)
         if found is None:

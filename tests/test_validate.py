@@ -198,6 +198,7 @@ def test_rule(change: dict[str, str], issue: str, column: str, message: str) -> 
         ("Wed 31 Dec 2031", False, "2031-12-31"),
         ("1st January 2032", False, "2032-01-01"),
         ("2031-Dec-31", False, "2031-12-31"),
+        ("Dec\xa031,\u202f2031", False, "2031-12-31"),
         # Midnight, ISO timestamps, a time after a month-name date: the date part.
         ("2031-12-31 00:00:00", False, "2031-12-31"),
         ("2031-12-31T00:00:00Z", False, "2031-12-31"),
