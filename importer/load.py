@@ -1,8 +1,7 @@
 """Read a marketing spreadsheet (.csv, .xlsx or .ods) into a frame of text cells.
 
 This module, :mod:`importer.csvs` (CSV text) and :mod:`importer.sheets` (workbooks) are the
-only ones that read files. The
-promise to the validator:
+only ones that read files. The promise to the validator:
 
 - every cell is ``str``: ``""`` when empty, never ``NaN``, never a number or a boolean
   (``00123``, ``NA``, ``NULL`` and ``TRUE`` are codes, not values to guess at); white space and
@@ -35,7 +34,7 @@ from importer.config import InputConfig
 from importer.csvs import CSV_SUFFIXES, read_bytes, read_csv
 from importer.errors import InputError
 from importer.models import ENTITLEMENT_KINDS, entitlement_field
-from importer.pasted import EDGES, strip, zype_id
+from importer.pasted import EDGES, address_kind, strip, zype_id
 from importer.sheets import MAX_ROWS_ABOVE_HEADER, WORKBOOK_SUFFIXES, cell_text, head, read_grid
 
 #: One column per entitlement kind: video_id, playlist_id, plan_id, pass_plan_id.
@@ -296,13 +295,16 @@ def _read_addresses(where: str, frame: pd.DataFrame, column: str, name: str) -> 
     """Replace, in *column*, each Zype address holding one id by that id; warn if any was.
 
     Someone who copies an id from the admin's address bar takes the whole address with it; the
-    id in it is unambiguous, but the user should know it was read out of an address.
+    id in it is unambiguous, but the user should know it was read out of an address. An address
+    of another kind than the column (a playlist's in the video column) is left as it is, for the
+    validator to refuse: the row says two different things.
     """
     values = frame[column].to_numpy(dtype=object)
     # Ids are 24 characters: only longer cells can be addresses, and there are usually none.
     longer = np.fromiter(map(len, values), dtype=np.int64, count=len(values)) > 24
     distinct = set(values[longer])
-    ids = {v: found for v in distinct if (found := zype_id(v)) is not None}
+    kind = column.removesuffix("_id") if column in ID_COLUMNS else None
+    ids = {v: found for v in distinct if (found := zype_id(v)) and _fits(v, kind)}
     if not ids:
         return ()
     hits = np.fromiter((v in ids for v in values), dtype=bool, count=len(values))
@@ -317,6 +319,12 @@ def _read_addresses(where: str, frame: pd.DataFrame, column: str, name: str) -> 
         f"{where}: column '{strip(name)}' holds Zype addresses; read as the id in each"
         f" (row{'s' if len(rows) > 1 else ''} {listed})",
     )
+
+
+def _fits(address: str, kind: str | None) -> bool:
+    """Whether *address* may stand in a column of *kind* (None: entitlement_id, any kind)."""
+    named = address_kind(address)
+    return kind is None or named is None or named == kind
 
 
 def _check_required(where: str, known: Mapping[str, int], aliases: Mapping[str, Any]) -> None:

@@ -7,7 +7,7 @@
   it reads right on screen.
 - :func:`invisible` finds such a character *inside* a code, where trimming cannot help.
 - :func:`zype_id` reads an entitlement given as a Zype address (the admin's address bar, an API
-  URL) as the one 24-hex id it holds.
+  URL) as the one 24-hex id it holds; :func:`address_kind` says what the address is of.
 """
 
 from __future__ import annotations
@@ -71,6 +71,24 @@ def zype_id(text: str) -> str | None:
         return None
     ids = {match.lower() for match in _ID_IN_PATH.findall(found.group("path"))}
     return ids.pop() if len(ids) == 1 else None
+
+
+#: The collections of Zype's admin and API addresses, by the entitlement kind they hold.
+_COLLECTIONS = {
+    "videos": "video",
+    "playlists": "playlist",
+    "plans": "plan",
+    "subscription_plans": "plan",
+    "pass_plans": "pass_plan",
+}
+_COLLECTION = re.compile(r"/([a-z_]+)/[0-9a-f]{24}(?![0-9a-f])", re.IGNORECASE | re.ASCII)
+
+
+def address_kind(text: str) -> str | None:
+    """The entitlement kind a Zype address names before its id (``/playlists/<id>`` is a
+    playlist), or None when it names none this importer knows."""
+    found = _COLLECTION.search(text.split("?")[0])
+    return _COLLECTIONS.get(found.group(1).lower()) if found else None
 
 
 def looks_like_address(text: str) -> bool:

@@ -350,12 +350,7 @@ def _message(
     """The sentence a marketer reads for row *i*'s issue."""
     issue, code = rules.issue[i], rules.cells("code")[i]
     if issue == "bad-entitlement-id" and pasted.looks_like_address(facts["ident"][i]):
-        label = _LABEL.get(facts["kind"][i], "entitlement")
-        address = facts["ident"][i].split("?")[0]  # the query may hold an API key: never shown
-        return (
-            f"{label} id '{address}' is a web address, not a Zype id: copy the 24-character"
-            " id from it (an address of Zype's holding exactly one id is read as that id)"
-        )
+        return _address(facts["ident"][i], _LABEL.get(facts["kind"][i], "entitlement"))
     if issue in _TEMPLATES:
         return _TEMPLATES[issue].format(
             code=code,
@@ -394,6 +389,21 @@ def _message(
     elif type_raw or type_id:
         named.append(f"entitlement type '{type_raw}'" if type_raw else f"entitlement id {type_id}")
     return "names more than one entitlement: " + ", ".join(named)
+
+
+def _address(address: str, label: str) -> str:
+    """Why a web address in an id column was not read as an id."""
+    shown = address.split("?")[0]  # the query may hold an API key: never shown
+    named = pasted.address_kind(address) if pasted.zype_id(address) else None
+    if named is not None and _LABEL[named] != label:
+        return (
+            f"{label} id '{shown}' is the address of a {_LABEL[named]}, not of a {label}:"
+            f" check the row, or move it to the {_LABEL[named]} column"
+        )
+    return (
+        f"{label} id '{shown}' is a web address, not a Zype id: copy the 24-character id from"
+        " it (an address of Zype's holding exactly one id is read as that id)"
+    )
 
 
 def _invisible(code: str) -> str:

@@ -658,6 +658,14 @@ def test_csv_cells_on_two_lines_are_one_row(tmp_path: Path, above: str, row: int
     ]
 
 
+def test_an_address_of_another_kind_is_left_for_the_validator(tmp_path: Path) -> None:
+    playlist = f"https://admin.zype.com/playlists/{VID}/edit"
+    path = write(tmp_path, f"Code,Expires,Video ID,Playlist ID\nA,2030-01-01,{playlist},\n")
+    sheet = load(path, CONFIG)
+    assert sheet.frame["video_id"].tolist() == [playlist]
+    assert sheet.warnings == ()
+
+
 def test_zype_addresses_are_read_as_their_id_with_a_warning(tmp_path: Path) -> None:
     other = "60aa11bb22cc33dd44ee5501"
     text = (

@@ -86,3 +86,20 @@ def test_serial_date(text: str, expected: str) -> None:
 )
 def test_excel_damage_shapes(code: str, lost: bool, date: bool) -> None:
     assert (excel.lost_digits(code), excel.date_shaped(code)) == (lost, date)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        (f"https://admin.zype.com/videos/{VID}/edit", "video"),
+        (f"https://admin.zype.com/playlists/{VID}", "playlist"),
+        (f"https://api.zype.com/plans/{VID}.json", "plan"),
+        (f"https://admin.zype.com/subscription_plans/{VID}", "plan"),
+        (f"https://admin.zype.com/pass_plans/{VID}", "pass_plan"),
+        (f"https://admin.zype.com/players/{VID}", None),
+        (f"https://admin.zype.com/{VID}", None),
+        (f"https://admin.zype.com/videos?playlists/{VID}", None),
+    ],
+)
+def test_address_kind(text: str, kind: str | None) -> None:
+    assert pasted.address_kind(text) == kind

@@ -134,6 +134,10 @@ RULES = [
      "video id 'abc' is not a 24-character Zype id"),
     ({"video_id": VID + "0"}, "bad-entitlement-id", "video_id", "is not a 24-character Zype id"),
     ({"video_id": "g" * 24}, "bad-entitlement-id", "video_id", "is not a 24-character Zype id"),
+    ({"video_id": f"https://admin.zype.com/playlists/{PID}?api_key=SECRET"},
+     "bad-entitlement-id", "video_id",
+     f"video id 'https://admin.zype.com/playlists/{PID}' is the address of a playlist, not of a"
+     " video: check the row, or move it to the playlist column"),
     ({"video_id": "https://example.com/v?api_key=SECRET"}, "bad-entitlement-id", "video_id",
      "video id 'https://example.com/v' is a web address, not a Zype id: copy the 24-character"
      " id from it"),
