@@ -23,11 +23,13 @@ _MON = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 #: How Excel shows a date it made of a code: ``2-Sep``, ``02-Sep-31``, ``Mar-10`` (its own
 #: title-case month, as its date formats write it), and the dates of a workbook's date cell or
 #: a CSV's date column (``2031-09-02``, ``9/2/2031``).
-DATE_SHAPED = re.compile(
+_DATE_SHAPED = re.compile(
     rf"\d{{1,2}}-{_MON}(?:-\d{{2}}(?:\d{{2}})?)?|{_MON}-\d{{2}}"
     r"|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2}(?:\d{2})?",
     re.ASCII,
 )
+#: The length of the longest of them, ``02-Sep-2031``: longer codes need no look.
+LONGEST_DATE = 11
 #: Five-digit day numbers from 1990-01-01 (32874) to 2173-10-14 (99999), in Excel's and
 #: LibreOffice's count (day 0 is 1899-12-30, as Excel counts a fictitious 1900-02-29).
 _SERIAL = re.compile(r"(?P<day>\d{5})(?:[.,]\d+)?", re.ASCII)
@@ -42,7 +44,7 @@ def lost_digits(code: str) -> bool:
 
 def date_shaped(code: str) -> bool:
     """Whether *code* has the shape of a date Excel made of it, rather than of a code."""
-    return DATE_SHAPED.fullmatch(code) is not None
+    return _DATE_SHAPED.fullmatch(code) is not None
 
 
 def serial_date(text: str) -> str:

@@ -54,6 +54,7 @@ import dataclasses
 import gc
 import hashlib
 import itertools
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -149,10 +150,9 @@ def validate(sheet: Sheet, config: InputConfig, today: date) -> Checked:
         _some(odd, code, lambda c: pasted.invisible(c) is not None), "invisible-character", "code"
     )
     rules.flag(_some(odd, code, excel.lost_digits), "code-lost-digits", "code")
-    shaped = np.fromiter(map(bool, map(excel.DATE_SHAPED.fullmatch, code)), dtype=bool, count=size)
-    rules.flag(shaped, "code-as-date", "code")
-    rules.flag(bad_chars, "bad-code", "code")
     lengths = np.fromiter(map(len, code), dtype=np.int64, count=size)
+    rules.flag(_date_shaped(code, lengths), "code-as-date", "code")
+    rules.flag(bad_chars, "bad-code", "code")
     rules.flag(lengths > config.max_code_length, "code-too-long", "code")
     # The record key doubles as the case-insensitive duplicate test: no second copy of codes.
     code_key = np.array(["code:" + c.upper() for c in code], dtype=object)
@@ -229,6 +229,16 @@ def _some(rows: np.ndarray, cells: np.ndarray, test: Callable[[str], bool]) -> n
     mask = np.zeros(len(cells), dtype=bool)
     mask[rows] = [test(cell) for cell in cells[rows]]
     return mask
+
+
+def _date_shaped(codes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """:func:`importer.excel.date_shaped` for each code, the pattern tried only on the few
+    short enough and holding a ``-`` or ``/`` (a million codes: 0.4 s for all, 0.05 s so)."""
+    short = np.flatnonzero((lengths > 0) & (lengths <= excel.LONGEST_DATE))
+    some = codes[short]
+    dashed = np.fromiter(map(operator.contains, some, itertools.repeat("-")), bool, some.size)
+    dashed |= np.fromiter(map(operator.contains, some, itertools.repeat("/")), bool, some.size)
+    return _some(short[dashed], codes, excel.date_shaped)
 
 
 def _whole(text: str) -> int:

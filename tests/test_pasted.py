@@ -86,6 +86,7 @@ def test_serial_date(text: str, expected: str) -> None:
 )
 def test_excel_damage_shapes(code: str, lost: bool, date: bool) -> None:
     assert (excel.lost_digits(code), excel.date_shaped(code)) == (lost, date)
+    assert not date or len(code) <= excel.LONGEST_DATE
 
 
 @pytest.mark.parametrize(
