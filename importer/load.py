@@ -133,8 +133,10 @@ def _header_test(aliases: Mapping[str, Iterable[str]]) -> Callable[[list[str]], 
 def _read_workbook(
     path: Path, source: str, wanted: str | None, is_header: Callable[[list[str]], bool]
 ) -> tuple[list[str], int, _Body, str, int, tuple[str, ...]]:
-    """Like :func:`_read_csv`, for a workbook sheet (see :func:`importer.sheets.read_grid`);
-    also the sheet's name and the warnings about which sheet was read."""
+    """Like :func:`importer.csvs.read_csv`, for a workbook sheet (see
+    :func:`importer.sheets.read_grid`): header cells, the header's row number, the data rows,
+    how many non-blank rows above the header were passed over; also the sheet's name and the
+    warnings about which sheet was read."""
     read_bytes(path, source, 0)  # the same messages as CSV for a missing or unreadable file
 
     def has_header(rows: list[list[str]]) -> bool:
@@ -146,7 +148,7 @@ def _read_workbook(
     found = _header_in(first, is_header)
     if found is None:
         # No row looks like a header: the first non-blank one is taken, and its columns named.
-        start = next((i for i, row in enumerate(first) if any(c.strip() for c in row)), None)
+        start = next((i for i, row in enumerate(first) if any(map(strip, row))), None)
         if start is None:
             raise InputError(f"{source}, sheet '{grid.name}': the sheet is empty")
         found = start, 0
@@ -158,7 +160,7 @@ def _header_in(
     rows: list[list[str]], is_header: Callable[[list[str]], bool]
 ) -> tuple[int, int] | None:
     """(index, non-blank rows above it) of the header among a sheet's first *rows*, if any."""
-    filled = [i for i, row in enumerate(rows) if any(c.strip() for c in row)]
+    filled = [i for i, row in enumerate(rows) if any(map(strip, row))]
     for above, index in enumerate(filled[: MAX_ROWS_ABOVE_HEADER + 1]):
         if is_header(rows[index]):
             return index, above
@@ -193,8 +195,8 @@ class _FrameBody:
 class _GridBody:
     """A workbook sheet's rows from *start* on, as calamine gave them; cells made text per column.
 
-    Taking a column at a time (only the known ones, and the others only where the known ones
-    are blank) keeps a million-row sheet from ever existing twice as text.
+    Taking only the columns asked for, one at a time, keeps a million-row sheet from ever
+    existing twice as text.
     """
 
     def __init__(self, rows: list[list[Any]], start: int) -> None:

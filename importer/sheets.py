@@ -6,9 +6,10 @@ numbers stay the ones the spreadsheet shows), and :func:`cell_text` to turn each
 text a person sees in it. Formula cells hold the value the spreadsheet last computed, as shown.
 
 Why python-calamine and not openpyxl: on the same 1,000,000-row workbook written by LibreOffice
-(``python -m bench sheets``), openpyxl in read-only mode took about 8x as long and twice the
+(``python -m bench sheets``), openpyxl in read-only mode took 10-12x as long at nearly twice the
 memory, and the cell types that matter come out the same (text stays text, date cells are
-dates, numbers are numbers). calamine also reads OpenDocument, which openpyxl cannot.
+dates, numbers are numbers). calamine also reads OpenDocument, which openpyxl cannot. What it
+cannot do: a formula that failed (``#N/A``) comes out as an empty cell.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from importer.errors import InputError
+from importer.pasted import strip
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".ods")
 #: Non-blank rows above the header (a title, a date, a note) that are looked past to find it.
@@ -120,7 +122,7 @@ def head(rows: list[list[Any]]) -> list[list[str]]:
     for row in rows:
         cells = [cell_text(v) for v in row]
         out.append(cells)
-        filled += any(c.strip() for c in cells)
+        filled += any(map(strip, cells))
         if filled > MAX_ROWS_ABOVE_HEADER:
             break
     return out

@@ -421,6 +421,13 @@ def test_xlsx_title_rows_above_the_header_are_passed_over(tmp_path: Path) -> Non
     )
 
 
+def test_a_row_of_invisible_characters_above_the_header_is_blank(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path, {"Codes": [["\u00a0", "\u200b"], HEADER, ROW_A]})
+    sheet = load(path, CONFIG)
+    assert sheet.frame["row"].tolist() == [3]
+    assert sheet.warnings == ()
+
+
 @pytest.mark.parametrize(
     ("wanted", "code"), [(None, "FIRST"), ("Second", "SECOND"), (" second ", "SECOND")]
 )
