@@ -724,7 +724,7 @@ def test_any_text_cell_survives_csv(tmp_path: Path, cells: list[tuple[str, str, 
         [b"", b"\xef\xbb\xbf", b"\xff\xfe", b"sep=;\n", b"\n\r\n", b"PK\x03\x04"]
     ),
     data=st.binary(max_size=400),
-    suffix=st.sampled_from([".csv", ".xlsx"]),
+    suffix=st.sampled_from([".csv", ".xlsx", ".ods"]),
 )
 def test_random_bytes_never_crash(tmp_path: Path, start: bytes, data: bytes, suffix: str) -> None:
     path = tmp_path / f"junk{suffix}"
