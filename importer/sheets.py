@@ -9,17 +9,20 @@ Why python-calamine and not openpyxl: on the same 1,000,000-row workbook written
 (``python -m bench sheets``), openpyxl in read-only mode took 10-12x as long at nearly twice the
 memory, and the cell types that matter come out the same (text stays text, date cells are
 dates, numbers are numbers). calamine also reads OpenDocument, which openpyxl cannot. What it
-cannot do: a formula that failed (``#N/A``) comes out as an empty cell.
+cannot do: a formula that failed (``#N/A``) comes out as an empty cell; for .xlsx,
+:mod:`importer.errorcells` finds those in the sheet's XML.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from importer.errorcells import error_cells
 from importer.errors import InputError
 from importer.pasted import strip
 
@@ -85,12 +88,22 @@ def read_grid(
     if not names:
         raise InputError(f"{source}: the workbook has no sheets")
 
+    scan = path.suffix.lower() != ".ods"
+
     def grid(name: str) -> Grid:
-        try:
-            rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
-        except BaseException as exc:
-            _reraise_unless_unreadable(exc)
-            raise InputError(f"{source}: cannot read sheet '{name}' ({_first_line(exc)})") from None
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # Formula errors, which calamine reads as empty cells, are looked for meanwhile.
+            errors = pool.submit(error_cells, path, name) if scan else None
+            try:
+                rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            except BaseException as exc:
+                _reraise_unless_unreadable(exc)
+                raise InputError(
+                    f"{source}: cannot read sheet '{name}' ({_first_line(exc)})"
+                ) from None
+            for (row, column), text in (errors.result() if errors else {}).items():
+                if row < len(rows) and column < len(rows[row]) and rows[row][column] == "":
+                    rows[row][column] = text
         return Grid(name, rows)
 
     if wanted is not None:
