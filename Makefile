@@ -36,7 +36,7 @@ format: $(STAMP)
 	$(BIN)/ruff format importer tests bench
 	$(BIN)/ruff check --fix importer tests bench
 
-bench: $(STAMP)  ## every benchmark (about 5 minutes); one of them: make bench BENCH=throughput
+bench: $(STAMP)  ## every benchmark (about 10 minutes; `sheets` needs LibreOffice); one: make bench BENCH=lifecycle
 	$(BIN)/python -m bench $(BENCH)
 
 clean:

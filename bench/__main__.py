@@ -11,10 +11,10 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import latency, lifecycle, million, naive, rate, throughput
+from bench import latency, lifecycle, million, naive, rate, sheets, throughput
 from bench.harness import ROOT, Row, machine
 
-BENCHMARKS = {m.NAME: m for m in (throughput, rate, latency, million, naive, lifecycle)}
+BENCHMARKS = {m.NAME: m for m in (throughput, rate, latency, million, naive, sheets, lifecycle)}
 OUT = ROOT / "bench" / "out"
 
 

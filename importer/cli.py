@@ -124,7 +124,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-url", metavar="URL", help="API base URL")
     parser.add_argument("--rate", type=float, metavar="N", help="requests per second")
     parser.add_argument("--concurrency", type=int, metavar="N", help="requests in flight")
-    parser.add_argument("--sheet", metavar="NAME", help="xlsx sheet (default: the first)")
+    parser.add_argument(
+        "--sheet", metavar="NAME", help="workbook sheet (default: the first with a header)"
+    )
     parser.add_argument(
         "--sandbox", action="store_true", help="run against an in-process sandbox (no key needed)"
     )

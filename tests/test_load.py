@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib.util
 import io
 from pathlib import Path
 
@@ -15,11 +16,17 @@ from openpyxl import Workbook
 from importer.config import InputConfig
 from importer.errors import InputError
 from importer.load import Sheet, load, normalise_header
+from importer.pasted import strip
 from importer.validate import validate
 
 VID = "5f1a2b3c4d5e6f7a8b9c0d11"
 CONFIG = InputConfig()
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+HEADER: list[object] = ["Code", "Expires", "Video"]
+ROW_A: list[object] = ["A", "2030-01-01", VID]
+ROW_B: list[object] = ["B", "2030-01-01", VID]
 
 
 def write(tmp_path: Path, text: str, *, name: str = "promo.csv", encoding: str = "utf-8") -> Path:
@@ -414,6 +421,13 @@ def test_xlsx_title_rows_above_the_header_are_passed_over(tmp_path: Path) -> Non
     )
 
 
+def test_a_row_of_invisible_characters_above_the_header_is_blank(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path, {"Codes": [["\u00a0", "\u200b"], HEADER, ROW_A]})
+    sheet = load(path, CONFIG)
+    assert sheet.frame["row"].tolist() == [3]
+    assert sheet.warnings == ()
+
+
 @pytest.mark.parametrize(
     ("wanted", "code"), [(None, "FIRST"), ("Second", "SECOND"), (" second ", "SECOND")]
 )
@@ -439,25 +453,251 @@ def test_xlsx_missing_sheet_names_the_sheets(tmp_path: Path) -> None:
 def test_xlsx_empty_sheet_and_missing_column(tmp_path: Path) -> None:
     path = write_xlsx(tmp_path, {"Empty": [], "Bad": [["Code", "Video"], ["A", VID]]})
     with pytest.raises(InputError, match="sheet 'Empty': the sheet is empty"):
-        load(path, CONFIG)
+        load(path, InputConfig(sheet="Empty"))
     with pytest.raises(InputError, match="sheet 'Bad': missing column 'expiration_date'"):
         load(path, InputConfig(sheet="Bad"))
+    # With no --sheet, the sheet whose first row names two columns is the one meant.
+    with pytest.raises(InputError, match="sheet 'Bad': missing column 'expiration_date'"):
+        load(path, CONFIG)
 
 
-def test_samples_csv_and_xlsx_hold_the_same_rows() -> None:
+@pytest.mark.parametrize("name", ["promo_codes.xlsx", "promo_codes.ods"])
+def test_samples_csv_and_workbooks_hold_the_same_rows(name: str) -> None:
     csv_sheet = load(SAMPLES / "promo_codes.csv", CONFIG)
-    xlsx_sheet = load(SAMPLES / "promo_codes.xlsx", CONFIG)
-    # Dates differ only in spelling (the xlsx has real date cells); the validator equates them.
+    book_sheet = load(SAMPLES / name, CONFIG)
+    # Dates differ only in spelling (workbooks have real date cells); the validator equates them.
     keep = [c for c in csv_sheet.frame.columns if c != "expiration_date"]
-    assert records(Sheet("", csv_sheet.frame[keep])) == records(Sheet("", xlsx_sheet.frame[keep]))
+    assert records(Sheet("", csv_sheet.frame[keep])) == records(Sheet("", book_sheet.frame[keep]))
     assert len(csv_sheet.frame) >= 35
+    today = dt.date(2026, 6, 15)
+    assert validate(csv_sheet, CONFIG, today) == validate(book_sheet, CONFIG, today)
+
+
+# --- workbooks as LibreOffice writes them ---------------------------------------------------
+
+
+def _messy_rows() -> list[tuple[list[object], str]]:
+    """samples/make_samples.py's messy rows, each with the issue a careful person gives it."""
+    spec = importlib.util.spec_from_file_location("make_samples", SAMPLES / "make_samples.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows: list[tuple[list[object], str]] = module.MESSY_ROWS
+    return rows
+
+
+@pytest.mark.parametrize("name", ["messy.xlsx", "messy.ods", "messy.csv"])
+def test_messy_sheets_read_as_a_person_reads_them(name: str) -> None:
+    """LibreOffice's xlsx and ods, and Google Sheets' CSV of the same sheet: every row gets the
+    issue samples/make_samples.py gives it beside its cells, or none."""
+    path = SAMPLES / name
+    sheet = load(path, CONFIG)
+    where = str(path) if name.endswith(".csv") else f"{path}, sheet 'Codes'"
+    cover = () if name.endswith(".csv") else (
+        f"{path}: the first sheet 'Instructions' has no header; reading sheet 'Codes'",
+    )  # fmt: skip
+    assert sheet.warnings == (
+        *cover,
+        f"{where}: the header is row 3; ignoring the 1 row(s) above it",
+        f"{where}: ignoring unknown columns: Notes",
+        f"{where}: column 'Video ID' holds Zype addresses; read as the id in each (row 8)",
+        f"{where}: column 'Playlist  ID' holds Zype addresses; read as the id in each (row 9)",
+    )
+    frame = sheet.frame
+    assert frame["code"].tolist()[:6] == [
+        "12345",
+        "00123",
+        "SPRING-001",
+        "NA",
+        "NULL",
+        "NBSP-EDGES",
+    ]
+    assert frame["quantity"].tolist()[6:8] == ["5", "5"]
+    assert frame.loc[4, "video_id"] == "5f1a2b3c4d5e6f7a8b9c0d12"
+    assert frame.loc[5, "playlist_id"] == "60aa11bb22cc33dd44ee5501"
+
+    checked = validate(sheet, CONFIG, dt.date(2026, 6, 15))
+    expected = [issue for cells, issue in _messy_rows() if cells]
+    rows = [r for r, (cells, _) in enumerate(_messy_rows(), start=4) if cells]
+    issues = {i.row: i.code for i in checked.issues}
+    assert [issues.get(r, "") for r in rows] == expected
+    assert {r.expiration_date for r in checked.records} == {"2031-12-31"}
+    assert len(checked.records) == 6 + 5 + 5
+
+
+@pytest.mark.parametrize("name", ["messy.xlsx", "messy.ods"])
+def test_workbook_cells_as_they_show(name: str) -> None:
+    frame = load(SAMPLES / name, CONFIG).frame
+    # A date cell, text dates as written, a date-time cell's date, a formula's computed date.
+    assert frame["expiration_date"].tolist()[:7] == [
+        "2031-12-31", "31-Dec-2031", "December 31, 2031", "2031-12-31", "2031-12-31T00:00:00Z",
+        "Dec 31 2031", "2031-12-31",
+    ]  # fmt: skip
+
+
+def write_hidden(tmp_path: Path) -> Path:
+    book = Workbook()
+    cover = book.active
+    cover.title = "Cover"
+    cover.append(["How to fill this in"])
+    old = book.create_sheet("Old codes")
+    old.append(["Code", "Expires", "Video"])
+    old.append(["OLD", "2030-01-01", VID])
+    old.sheet_state = "hidden"
+    new = book.create_sheet("Codes")
+    new.append(["Code", "Expires", "Video"])
+    new.append(["NEW", "2030-01-01", VID])
+    path = tmp_path / "hidden.xlsx"
+    book.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("sheets", "wanted", "codes", "warning"),
+    [
+        # The first sheet has a header: read, even when others have one too.
+        ({"Codes": [HEADER, ROW_A], "More": [HEADER, ROW_B]}, None, ["A"], ""),
+        # A cover sheet first: the one sheet with a header is read, and named.
+        ({"Instructions": [["Read me"], ["Then fill in Codes"]], "Codes": [HEADER, ROW_A]},
+         None, ["A"], "the first sheet 'Instructions' has no header; reading sheet 'Codes'"),
+        ({"Cover": [], "Notes": [["x", "y"]], "Codes": [["title"], HEADER, ROW_A]},
+         None, ["A"], "the first sheet 'Cover' has no header; reading sheet 'Codes'"),
+        # --sheet always wins.
+        ({"Instructions": [["Read me"]], "Codes": [HEADER, ROW_A], "B": [HEADER, ROW_B]},
+         "B", ["B"], ""),
+    ],
+)  # fmt: skip
+def test_workbook_sheet_with_the_header_is_picked(
+    tmp_path: Path,
+    sheets: dict[str, list[list[object]]],
+    wanted: str | None,
+    codes: list[str],
+    warning: str,
+) -> None:
+    path = write_xlsx(tmp_path, sheets)
+    sheet = load(path, InputConfig(sheet=wanted))
+    assert sheet.frame["code"].tolist() == codes
+    assert [w for w in sheet.warnings if "first sheet" in w] == (
+        [f"{path}: {warning}"] if warning else []
+    )
+
+
+def test_workbook_with_several_candidate_sheets_asks_for_one(tmp_path: Path) -> None:
+    body = [HEADER, ["A", "2030-01-01", VID]]
+    path = write_xlsx(tmp_path, {"Read me": [["hello"]], "North": body, "South": body})
+    with pytest.raises(InputError) as caught:
+        load(path, CONFIG)
+    assert str(caught.value) == (
+        f"{path}: the first sheet 'Read me' has no header and several sheets have one"
+        " ('North', 'South'); choose one with --sheet"
+    )
+
+
+def test_hidden_sheets_are_never_picked_but_can_be_named(tmp_path: Path) -> None:
+    path = write_hidden(tmp_path)
+    assert load(path, CONFIG).frame["code"].tolist() == ["NEW"]
+    assert load(path, InputConfig(sheet="Old codes")).frame["code"].tolist() == ["OLD"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "not a readable OpenDocument spreadsheet"),
+        (b"PK\x03\x04 a broken zip", "not a readable OpenDocument spreadsheet"),
+    ],
+)
+def test_bad_ods(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "promo.ods"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as caught:
+        load(path, CONFIG)
+    assert str(caught.value).startswith(f"{path}: {message}")
+    assert "\n" not in str(caught.value)
+
+
+# --- text as pasted -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("\u00a0SAVE10\u00a0", "SAVE10"),
+        ("\u200bSAVE10\u200b", "SAVE10"),
+        ("\ufeffSAVE10", "SAVE10"),
+        ("SAVE10\u202f\u2060", "SAVE10"),
+        ("\u3000SAVE10 \t", "SAVE10"),
+        ("SAVE\u200b10", "SAVE\u200b10"),  # inside: kept, for the validator to show where
+    ],
+)
+def test_invisible_characters_at_the_edges_are_trimmed(
+    tmp_path: Path, cell: str, expected: str
+) -> None:
+    path = write(tmp_path, f'code,expiration_date,video_id\n"{cell}",2030-01-01,\u00a0{VID}\n')
+    frame = load(path, CONFIG).frame
+    assert (frame.loc[0, "code"], frame.loc[0, "video_id"]) == (expected, VID)
+
+
+@pytest.mark.parametrize(
+    ("header", "column"),
+    [
+        ("Promo\nCode", "code"),
+        ("Expires  On", "expiration_date"),
+        ("\u00a0Video\u00a0ID", "video_id"),
+    ],
+)
+def test_headers_with_line_breaks_and_odd_spaces(tmp_path: Path, header: str, column: str) -> None:
+    names = {"code": "Code", "expiration_date": "Expires", "video_id": "Video", column: header}
+    path = write_xlsx(tmp_path, {"Codes": [list(names.values()), ["A", "2030-01-01", VID]]})
+    assert records(load(path, CONFIG)) == [
+        {"code": "A", "expiration_date": "2030-01-01", "video_id": VID, "row": 2}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("above", "row"),
+    [("", 2), ("Title\n", 3), ('Title\n"a note\non two lines",,\n', 4), ("\n\n", 4)],
+)
+def test_csv_cells_on_two_lines_are_one_row(tmp_path: Path, above: str, row: int) -> None:
+    path = write(tmp_path, f'{above}"Promo\nCode","Expires\r\nOn",Video\nA,2030-01-01,{VID}\n')
+    assert records(load(path, CONFIG)) == [
+        {"code": "A", "expiration_date": "2030-01-01", "video_id": VID, "row": row}
+    ]
+
+
+def test_an_address_of_another_kind_is_left_for_the_validator(tmp_path: Path) -> None:
+    playlist = f"https://admin.zype.com/playlists/{VID}/edit"
+    path = write(tmp_path, f"Code,Expires,Video ID,Playlist ID\nA,2030-01-01,{playlist},\n")
+    sheet = load(path, CONFIG)
+    assert sheet.frame["video_id"].tolist() == [playlist]
+    assert sheet.warnings == ()
+
+
+def test_zype_addresses_are_read_as_their_id_with_a_warning(tmp_path: Path) -> None:
+    other = "60aa11bb22cc33dd44ee5501"
+    text = (
+        "Code,Expires,Type,Content ID\n"
+        f"A,2030-01-01,video,https://admin.zype.com/videos/{VID.upper()}/edit\n"
+        f"B,2030-01-01,playlist,https://api.zype.com/playlists/{other}.json?api_key=SECRET\n"
+        f"C,2030-01-01,video,{VID}\n"
+        "D,2030-01-01,video,https://example.com/videos/1\n"
+    )
+    path = write(tmp_path, text)
+    sheet = load(path, CONFIG)
+    assert sheet.frame["entitlement_id"].tolist() == [
+        VID, other, VID, "https://example.com/videos/1"
+    ]  # fmt: skip
+    assert sheet.warnings == (
+        f"{path}: column 'Content ID' holds Zype addresses; read as the id in each (rows 2, 3)",
+    )
+    assert "SECRET" not in " ".join(sheet.warnings)
 
 
 # --- properties -----------------------------------------------------------------------------
 
 _CELL = st.text(
     st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=30
-).filter(lambda s: s == s.strip() and s != "")
+).filter(lambda s: s == strip(s) and s != "")
 
 
 @settings(
@@ -484,7 +724,7 @@ def test_any_text_cell_survives_csv(tmp_path: Path, cells: list[tuple[str, str, 
         [b"", b"\xef\xbb\xbf", b"\xff\xfe", b"sep=;\n", b"\n\r\n", b"PK\x03\x04"]
     ),
     data=st.binary(max_size=400),
-    suffix=st.sampled_from([".csv", ".xlsx"]),
+    suffix=st.sampled_from([".csv", ".xlsx", ".ods"]),
 )
 def test_random_bytes_never_crash(tmp_path: Path, start: bytes, data: bytes, suffix: str) -> None:
     path = tmp_path / f"junk{suffix}"

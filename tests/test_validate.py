@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -52,6 +53,25 @@ RULES = [
      "code 'AB C!' may only contain letters, digits, - and _"),
     ({"code": "ÉTÉ2030"}, "bad-code", "code", "code 'ÉTÉ2030' may only contain"),
     ({"code": "A.B"}, "bad-code", "code", "may only contain letters, digits, - and _"),
+    ({"code": "1.23457E+11"}, "code-lost-digits", "code",
+     "code '1.23457E+11' is a number Excel shortened to scientific notation, and its other"
+     " digits are lost: format the code column as Text in Excel"),
+    ({"code": "4.5E-07"}, "code-lost-digits", "code", "scientific notation"),
+    ({"code": "1,23457E+11"}, "code-lost-digits", "code", "scientific notation"),
+    ({"code": "2-Sep"}, "code-as-date", "code",
+     "code '2-Sep' is a date that Excel made of the code (it does so to codes such as SEP2 or"
+     " 1-2): format the code column as Text in Excel"),
+    ({"code": "02-Jan-31"}, "code-as-date", "code", "is a date that Excel made of the code"),
+    ({"code": "Mar-10"}, "code-as-date", "code", "is a date that Excel made of the code"),
+    ({"code": "2031-09-02"}, "code-as-date", "code", "is a date that Excel made of the code"),
+    ({"code": "9/2/2031"}, "code-as-date", "code", "is a date that Excel made of the code"),
+    ({"code": "SAVE\u200b10"}, "invisible-character", "code",
+     "code 'SAVE\u200b10' has an invisible character (zero-width space, U+200B) after 'SAVE',"
+     " pasted with it from an e-mail or a web page: delete it or type the code again"),
+    ({"code": "SAVE\xa010"}, "invisible-character", "code",
+     "(non-breaking space, U+00A0) after 'SAVE'"),
+    ({"code": "AB\u2060C"}, "invisible-character", "code", "(word joiner, U+2060) after 'AB'"),
+    ({"code": "A\tB"}, "invisible-character", "code", "(tab, U+0009) after 'A'"),
     ({"code": "X" * 65}, "code-too-long", "code", "code is 65 characters long; the limit is 64"),
     ({"expiration_date": ""}, "missing-expiration", "expiration_date", "no expiration date"),
     ({"expiration_date": "31/31/2025"}, "bad-expiration", "expiration_date",
@@ -61,7 +81,27 @@ RULES = [
     ({"expiration_date": "12/31/30"}, "bad-expiration", "expiration_date", "is not a date"),
     ({"expiration_date": "30-12-31"}, "bad-expiration", "expiration_date", "is not a date"),
     ({"expiration_date": "20301231"}, "bad-expiration", "expiration_date", "is not a date"),
-    ({"expiration_date": "47848"}, "bad-expiration", "expiration_date", "is not a date"),
+    ({"expiration_date": "47848"}, "date-as-number", "expiration_date",
+     "expiration date '47848' is the number a spreadsheet stores for 2030-12-31, not a date:"
+     " the column was saved as numbers; format it as a date and export again"),
+    ({"expiration_date": "47848.5"}, "date-as-number", "expiration_date", "for 2030-12-31"),
+    ({"expiration_date": "123"}, "bad-expiration", "expiration_date", "is not a date"),
+    ({"expiration_date": "2031-02-30"}, "bad-expiration", "expiration_date",
+     "expiration date '2031-02-30' is not a date: read as year-month-day, February 2031 has no"
+     " day 30"),
+    ({"expiration_date": "30-Feb-2031"}, "bad-expiration", "expiration_date",
+     "read as day month year, February 2031 has no day 30"),
+    ({"expiration_date": "Feb 30, 2031"}, "bad-expiration", "expiration_date",
+     "read as month day year, February 2031 has no day 30"),
+    ({"expiration_date": "2031-13-01"}, "bad-expiration", "expiration_date",
+     "read as year-month-day, there is no month 13"),
+    ({"expiration_date": "31-Dec-31"}, "bad-expiration", "expiration_date",
+     "read as day month year, the year '31' must have four digits"),
+    ({"expiration_date": "Monday, December 31, 2031"}, "bad-expiration", "expiration_date",
+     "read as month day year, 2031-12-31 is a Wednesday, not a Monday"),
+    ({"expiration_date": "Decembre 31, 2031"}, "bad-expiration", "expiration_date",
+     "expiration date 'Decembre 31, 2031' is not a date"),
+    ({"expiration_date": "31 Dec"}, "bad-expiration", "expiration_date", "is not a date"),
     ({"expiration_date": "2030-12-31 noon"}, "bad-expiration", "expiration_date", "not a date"),
     ({"expiration_date": "31/12/2030"}, "bad-expiration", "expiration_date",
      "expiration date '31/12/2030' is not a date (it reads as day/month/year: set"
@@ -94,6 +134,13 @@ RULES = [
      "video id 'abc' is not a 24-character Zype id"),
     ({"video_id": VID + "0"}, "bad-entitlement-id", "video_id", "is not a 24-character Zype id"),
     ({"video_id": "g" * 24}, "bad-entitlement-id", "video_id", "is not a 24-character Zype id"),
+    ({"video_id": f"https://admin.zype.com/playlists/{PID}?api_key=SECRET"},
+     "bad-entitlement-id", "video_id",
+     f"video id 'https://admin.zype.com/playlists/{PID}' is the address of a playlist, not of a"
+     " video: check the row, or move it to the playlist column"),
+    ({"video_id": "https://example.com/v?api_key=SECRET"}, "bad-entitlement-id", "video_id",
+     "video id 'https://example.com/v' is a web address, not a Zype id: copy the 24-character"
+     " id from it"),
     ({"video_id": "", "pass_plan_id": "5f1a 2b3c"}, "bad-entitlement-id", "pass_plan_id",
      "pass plan id '5f1a 2b3c' is not a 24-character Zype id"),
     ({"video_id": "", "entitlement_type": "plan", "entitlement_id": "x"},
@@ -102,6 +149,10 @@ RULES = [
      "quantity '0' is not a whole number from 1 to 100000"),
     ({"code": "", "quantity": "-1"}, "bad-quantity", "quantity", "not a whole number"),
     ({"code": "", "quantity": "1.5"}, "bad-quantity", "quantity", "not a whole number"),
+    ({"code": "", "quantity": "0.0"}, "bad-quantity", "quantity", "not a whole number"),
+    ({"code": "", "quantity": "5.5"}, "bad-quantity", "quantity", "not a whole number"),
+    ({"code": "", "quantity": "5."}, "bad-quantity", "quantity", "not a whole number"),
+    ({"code": "", "quantity": ".0"}, "bad-quantity", "quantity", "not a whole number"),
     ({"code": "", "quantity": "abc"}, "bad-quantity", "quantity", "not a whole number"),
     ({"code": "", "quantity": "100001"}, "bad-quantity", "quantity", "not a whole number"),
     ({"code": "", "quantity": "٣"}, "bad-quantity", "quantity", "not a whole number"),
@@ -138,13 +189,33 @@ def test_rule(change: dict[str, str], issue: str, column: str, message: str) -> 
         ("31.12.2030", False, "2030-12-31"),
         ("2030-12-31", True, "2030-12-31"),
         ("2026-06-15", False, "2026-06-15"),  # today is still valid
+        # Month names, as people and spreadsheets' date formats write them.
+        ("31-Dec-2031", False, "2031-12-31"),
+        ("31-dec-2031", True, "2031-12-31"),
+        ("31 December 2031", False, "2031-12-31"),
+        ("31. Dezember 2031", False, ""),  # English month names only
+        ("December 31, 2031", False, "2031-12-31"),
+        ("Dec 31 2031", False, "2031-12-31"),
+        ("Dec. 31, 2031", False, "2031-12-31"),
+        ("Sept 30, 2031", False, "2031-09-30"),
+        ("Wednesday, December 31, 2031", False, "2031-12-31"),
+        ("Wed 31 Dec 2031", False, "2031-12-31"),
+        ("1st January 2032", False, "2032-01-01"),
+        ("2031-Dec-31", False, "2031-12-31"),
+        ("Dec\xa031,\u202f2031", False, "2031-12-31"),
+        # Midnight, ISO timestamps, a time after a month-name date: the date part.
+        ("2031-12-31 00:00:00", False, "2031-12-31"),
+        ("2031-12-31T00:00:00Z", False, "2031-12-31"),
+        ("2031-12-31T00:00:00.000Z", False, "2031-12-31"),
+        ("Dec 31, 2031 12:00:00 AM", False, "2031-12-31"),
+        ("31-Dec-2031 00:00", False, "2031-12-31"),
         ("2028-02-29", False, "2028-02-29"),
     ],
 )
 def test_dates_normalised(raw: str, dayfirst: bool, expected: str) -> None:
     checked = check({**OK, "expiration_date": raw}, config=InputConfig(dayfirst=dayfirst))
-    assert checked.issues == []
-    assert [r.expiration_date for r in checked.records] == [expected]
+    assert [r.expiration_date for r in checked.records] == ([expected] if expected else [])
+    assert [i.code for i in checked.issues] == ([] if expected else ["bad-expiration"])
 
 
 def test_a_date_in_the_other_order_names_the_setting_that_reads_it() -> None:
@@ -155,7 +226,9 @@ def test_a_date_in_the_other_order_names_the_setting_that_reads_it() -> None:
         " input.dayfirst: false for this sheet)"
     )
     checked = check({**OK, "expiration_date": "31/31/2030"})
-    assert checked.issues[0].message == "expiration date '31/31/2030' is not a date"
+    assert checked.issues[0].message == (
+        "expiration date '31/31/2030' is not a date: read as month/day/year, there is no month 31"
+    )
 
 
 @pytest.mark.parametrize(
@@ -252,6 +325,12 @@ def test_sheet_without_code_column() -> None:
     assert [r.generated for r in checked.records] == [True]
 
 
+@pytest.mark.parametrize("quantity", ["3", "3.0", "3.00", "03"])
+def test_quantity_from_a_number_cell(quantity: str) -> None:
+    checked = check({**OK, "code": "", "quantity": quantity})
+    assert [r.row for r in checked.records] == [2, 2, 2]
+
+
 def test_quantity_expands_in_place() -> None:
     checked = check(
         {**OK, "code": "FIRST"},
@@ -333,3 +412,18 @@ def test_every_row_is_either_records_or_one_issue(rows: list[dict[str, str]]) ->
     for record in checked.records:
         assert record.entitlement_id == record.entitlement_id.lower()
         assert record.generated == (record.code == "")
+
+
+def test_every_issue_code_is_in_both_tables_and_the_readme() -> None:
+    """The module docstring's two tables (rules, and the named causes that refine them) list
+    the issue codes the rule table above tests (duplicates have tests of their own), and the
+    README documents each."""
+    import re
+
+    from importer import validate as module
+
+    tables = (module.__doc__ or "").split("=====\n")
+    documented = re.findall(r"^([a-z][a-z-]+) ", tables[2] + "\n" + tables[5], re.M)
+    assert set(documented) == {issue for _, issue, _, _ in RULES} | {"duplicate-code"}
+    readme = (Path(module.__file__).parent.parent / "README.md").read_text()
+    assert [code for code in documented if f"`{code}`" not in readme] == []

@@ -25,6 +25,25 @@ ISSUES: Mapping[str, Reason] = MappingProxyType(
             "Use only letters, digits, - and _ in the code: remove spaces, accents and "
             "punctuation. Or empty the cell to have a code generated.",
         ),
+        "invisible-character": Reason(
+            "The code holds a character you cannot see",
+            "Retype the code by hand in the sheet: it was pasted from an e-mail or a web page "
+            "with a hidden space or mark inside it.",
+        ),
+        "code-lost-digits": Reason(
+            "Excel turned the code into a number and lost digits",
+            "Format the code column as Text in Excel, type or paste the codes again from the "
+            "source, and export again: the digits Excel dropped cannot be recovered here.",
+        ),
+        "code-as-date": Reason(
+            "Excel turned the code into a date",
+            "Format the code column as Text in Excel, paste the codes again from the source, "
+            "and export again.",
+        ),
+        "date-as-number": Reason(
+            "The expiration date was saved as a number",
+            "Format the date column as a date (or write it as 2031-12-31) and export again.",
+        ),
         "code-too-long": Reason(
             "The code is too long",
             "Shorten the code to the limit the message gives (64 characters unless configured).",
