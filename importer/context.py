@@ -173,8 +173,9 @@ class Context:
     # -- the journal ---------------------------------------------------------------------------
     @contextlib.contextmanager
     def opened(self, path: Path, source: str) -> Iterator[Journal]:
-        """The journal, locked, bound to the target and with this run started; on leaving, the
-        run's end is recorded (``finished``, ``stopped`` or ``crashed``) and the lock released.
+        """The journal, locked, checked against the target and with this run started; on
+        leaving, the run's end is recorded (``finished``, ``stopped`` or ``crashed``) and the
+        lock released.
 
         An error while closing never hides the error that ended the block.
         """
@@ -201,16 +202,17 @@ class Context:
                 raise closing
 
     # -- the engine ------------------------------------------------------------------------------
-    def engine(self, body: Callable[[Runner], Awaitable[T]], *, probe: bool = True) -> T | None:
+    def engine(self, body: Callable[[Runner], Awaitable[T]]) -> T | None:
         """Run *body* with a ready :class:`Runner` in a fresh event loop; None if it stopped.
 
         Opens the sandbox (if any) and the session, proves with one probe that api.url is the
-        API (unless `probe` is false), and turns SIGINT/SIGTERM into a stop: waits end at once,
-        requests in flight get ``send.drain_timeout`` seconds, and the stop is recorded in
-        :attr:`stopped` (exit 3) rather than raised, so the caller still writes its files.
+        API (and only then ties the journal to it), and turns SIGINT/SIGTERM into a stop: waits
+        end at once, requests in flight get ``send.drain_timeout`` seconds, and the stop is
+        recorded in :attr:`stopped` (exit 3) rather than raised, so the caller still writes its
+        files.
         """
         try:
-            return asyncio.run(self._engine(body, probe))
+            return asyncio.run(self._engine(body))
         except StopRun as exc:
             url = self.target.url if self.target is not None else ""
             if isinstance(exc, ApiUnavailableError) and url and url not in str(exc):
@@ -219,7 +221,7 @@ class Context:
             log.error("stopped: %s", exc)
             return None
 
-    async def _engine(self, body: Callable[[Runner], Awaitable[T]], probe: bool) -> T:
+    async def _engine(self, body: Callable[[Runner], Awaitable[T]]) -> T:
         assert self.target is not None
         stopping = asyncio.Event()
         signals: list[int] = []
@@ -237,9 +239,8 @@ class Context:
             loop.add_signal_handler(signum, on_signal, signum)
         try:
             async with self._runner(self.target, stopping) as (runner, url):
-                if probe:
-                    await runner.perform(PROBE, url)
-                    self.tally.probes += 1
+                await runner.perform(PROBE, url)
+                self.tally.probes += 1
                 if self.journal is not None:
                     self.journal.bind_target(self.target.label)
                 result = await body(runner)
