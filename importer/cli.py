@@ -7,6 +7,7 @@ traceback. The API key comes only from the environment and is scrubbed from ever
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -284,7 +285,7 @@ def _status(args: argparse.Namespace) -> int:
     if last is not None and last.rows is not None:
         finished = ", ".join(f"{n} {state}" for state, n in last.counts.items() if n)
         print(
-            f"last {last.command}: {last.rows} rows in the sheet: {last.codes} codes,"
+            f"the last {last.command}'s sheet: {last.rows} rows, {last.codes} codes,"
             f" {last.invalid} invalid rows" + (f"; results: {finished}" if finished else "")
         )
     print(f"journal rows: {sum(status.counts.values())}")
@@ -354,6 +355,11 @@ def _main(args: argparse.Namespace) -> int:
                        "stopped": str(exc)}  # fmt: skip
             notify_run(summary, exc.exit_code, _NOTIFY[-1], secrets=_SECRETS)
         return exc.exit_code
+    except BrokenPipeError:
+        # The reader went away (`zype-import status --json | head`): nothing to report.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stdout for the interpreter's exit
+        return 0
     except KeyboardInterrupt:
         from importer.context import ACTIVITY
 
