@@ -50,7 +50,7 @@ def plan_reads(codes: Sequence[Created], *, by_entitlement: bool = True) -> list
     for first, last in windows:
         window = (
             ("created_at.gte", (first - MARGIN).isoformat()),
-            ("created_at.lt", (last + MARGIN + timedelta(days=1)).isoformat()),
+            ("created_at.lte", (last + MARGIN + timedelta(days=1)).isoformat()),
         )
         if by_entitlement:
             plans.extend(

@@ -279,3 +279,56 @@ def test_audit_of_many_codes_moved_in_zypes_admin_stays_about_n_over_100(tmp_pat
         moved = [line for line in lines(output) if line["changed"]]
         assert len(moved) == 60
         assert {line["state"] for line in moved} == {"available"}
+
+
+def test_undo_and_audit_against_the_independent_imitation(tmp_path: Path) -> None:
+    source = sheet(tmp_path / "indep.csv", 250)
+    output = tmp_path / "indep.audit.csv"
+    with independent_api() as api:
+        st = api.state
+        assert cli("run", source, api.url) == 0
+        ids = {line["code"]: line["id"] for line in lines(tmp_path / "indep.results.csv")}
+        st.add_others(120)
+        st.redeem(ids["LIFE-00001"])
+        st.admin_delete(ids["LIFE-00002"])
+        gets = st.gets
+        assert cli("audit", source, api.url, "--output", str(output)) == 1  # one missing
+        assert st.gets - gets <= 250 // 100 + 3 + 1 + 1 + 1
+        audit = {line["code"]: line["state"] for line in lines(output)}
+        assert (audit["LIFE-00001"], audit["LIFE-00002"], audit["LIFE-00003"]) == (
+            "redeemed", "missing", "available",
+        )  # fmt: skip
+        assert cli("undo", source, api.url, "--yes") == 1  # the redeemed one is kept
+        assert sorted(st.deleted) == sorted(
+            set(ids.values()) - {ids["LIFE-00001"], ids["LIFE-00002"]}
+        )
+        assert st.lookup(ids["LIFE-00001"]) is not None
+
+
+@pytest.mark.slow
+def test_undo_stopped_by_sigterm_exits_3_and_the_same_command_finishes(tmp_path: Path) -> None:
+    source = sheet(tmp_path / "term.csv", 300)
+    with sandbox_in_thread(Faults(latency=0.02)) as api:
+        st = api.state
+        assert cli("run", source, api.url, "--concurrency", "16") == 0
+        ids = {line["id"] for line in lines(tmp_path / "term.results.csv")}
+        env = {**os.environ, "ZYPE_API_KEY": KEY}
+        command = [
+            sys.executable, "-m", "importer", "undo", str(source), "--yes", "--api-url",
+            api.url, "--rate", "100", "--no-progress",
+        ]  # fmt: skip
+        process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        _wait_for(lambda: len(st.deleted_log) >= 50)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == 3, err
+        assert "Traceback" not in err
+        results = {line["id"]: line["status"] for line in lines(tmp_path / "term.results.csv")}
+        assert set(results.values()) <= {"deleted", "pending"}
+        assert sum(1 for s in results.values() if s == "deleted") == len(st.deleted_log)
+        finish = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+        assert finish.returncode == 0, finish.stderr
+        assert sorted(st.deleted_log) == sorted(ids)

@@ -36,7 +36,7 @@ def test_codes_of_one_day_and_entitlement_are_one_window_by_entitlement() -> Non
         (
             ("video_id", VIDEO),
             ("created_at.gte", "2031-03-09"),
-            ("created_at.lt", "2031-03-12"),
+            ("created_at.lte", "2031-03-12"),
         )
     ]
 
@@ -44,7 +44,7 @@ def test_codes_of_one_day_and_entitlement_are_one_window_by_entitlement() -> Non
 def test_days_close_together_share_a_window_far_apart_do_not() -> None:
     codes = [made(0, "2031-03-10"), made(1, "2031-03-12"), made(2, "2031-05-01")]
     windows = [dict(filters) for filters in plan_reads(codes)]
-    assert [(w["created_at.gte"], w["created_at.lt"]) for w in windows] == [
+    assert [(w["created_at.gte"], w["created_at.lte"]) for w in windows] == [
         ("2031-03-09", "2031-03-14"),
         ("2031-04-30", "2031-05-03"),
     ]
@@ -54,7 +54,7 @@ def test_many_entitlements_for_few_codes_read_by_window_only() -> None:
     # 150 codes over 150 videos: one list per video would cost 150 requests, a window 2.
     codes = [made(n, "2031-03-10", f"{n:024x}") for n in range(150)]
     [window] = plan_reads(codes)
-    assert [name for name, _ in window] == ["created_at.gte", "created_at.lt"]
+    assert [name for name, _ in window] == ["created_at.gte", "created_at.lte"]
 
 
 def test_few_entitlements_for_many_codes_read_by_entitlement() -> None:
