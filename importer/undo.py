@@ -98,7 +98,7 @@ async def _undo(
         verdict = decide_undo(code, live.get(code.api_id))
         if verdict is None:
             work.append(
-                Work(Held(code.record, code.api_id), code.record, code.status == "deleting")
+                Work(Held(code.record, code.api_id), code.record, code.status == Status.DELETING)
             )
         elif verdict.status == Status.DELETED:
             gone.append((code.record, verdict))
