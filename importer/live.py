@@ -95,7 +95,8 @@ async def read_live(
     if len(astray) > max(STRAYS, len(codes) // PER_PAGE):
         # Many codes moved to another entitlement in Zype's admin: one sweep of the windows
         # alone finds them for about a page per hundred codes, not a request each.
-        wider = plan_reads([c for c in codes if c.api_id in set(astray)], by_entitlement=False)
+        missed = set(astray)
+        wider = plan_reads([c for c in codes if c.api_id in missed], by_entitlement=False)
         if wider != plans:
             await asyncio.gather(*(sweep(filters) for filters in wider))
             astray = sorted(wanted - found.keys())

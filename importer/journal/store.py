@@ -12,7 +12,7 @@ import operator
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
@@ -215,7 +215,14 @@ class Journal:
         )
 
     @_guarded
-    def adopt_generated(self, records: Iterable[Record]) -> list[tuple[Record, str]]:
+    def generated_by_code(self) -> dict[str, str]:
+        """The record key of each code this journal generated and still holds, by upper-cased
+        code."""
+        return {code.upper(): key for key, code in self.generated_codes().items() if code}
+
+    def adopt_generated(
+        self, records: Iterable[Record], generated: Mapping[str, str] | None = None
+    ) -> list[tuple[Record, str]]:
         """Give each of *records* (rows with a code of their own and no entry yet) the entry of a
         code this journal generated, if it is the same code; return ``(record, source key)`` for
         each adopted.
@@ -223,9 +230,11 @@ class Journal:
         Marketing copies generated codes from the results file into the sheet (to print them,
         or to edit a row without getting a new code). Such a row is the generated row's code,
         not a new one: it keeps its state, so it is never sent again and an edit to it is
-        reported like any other edit of a created code. One commit.
+        reported like any other edit of a created code. One commit. `generated` is
+        :meth:`generated_by_code`, when the caller has already read it.
         """
-        generated = {code.upper(): key for key, code in self.generated_codes().items() if code}
+        if generated is None:
+            generated = self.generated_by_code()
         if not generated:
             return []
         adopted = [(r, generated[r.code.upper()]) for r in records if r.code.upper() in generated]
