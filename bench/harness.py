@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,9 +70,16 @@ def env(**extra: str) -> dict[str, str]:
 # --- data ----------------------------------------------------------------------------------------
 
 
-def write_csv(path: Path, n: int, *, tag: str = "B", seed: int = 7) -> Path:
-    """A clean spreadsheet of *n* rows: unique codes, far-off dates, one of the four
-    entitlement columns filled in turn."""
+def write_csv(
+    path: Path,
+    n: int,
+    *,
+    tag: str = "B",
+    seed: int = 7,
+    code: Callable[[int], str] | None = None,
+) -> Path:
+    """A clean spreadsheet of *n* rows: unique codes (``<tag>00000001``, or ``code(i)``),
+    far-off dates, one of the four entitlement columns filled in turn."""
     rng = random.Random(seed)
     ids = [f"{rng.getrandbits(96):024x}" for _ in range(997)]
     width = len(KINDS)
@@ -83,7 +90,8 @@ def write_csv(path: Path, n: int, *, tag: str = "B", seed: int = 7) -> Path:
         for i in range(n):
             cells = blank.copy()
             cells[i % width] = ids[i % len(ids)]
-            writer.writerow((f"{tag}{i:08d}", DATES[i % len(DATES)], *cells))
+            name = code(i) if code is not None else f"{tag}{i:08d}"
+            writer.writerow((name, DATES[i % len(DATES)], *cells))
     return path
 
 

@@ -11,16 +11,14 @@ about 100 s here, so both files are kept in ``bench/out/fixtures`` for the next 
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import random
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
-from bench.harness import DATES, GNU_TIME, KINDS, PYTHON, ROOT, Row, env, importer
+from bench.harness import GNU_TIME, PYTHON, ROOT, Row, env, importer, write_csv
 
 NAME = "sheets"
 ROWS = 1_000_000
@@ -68,22 +66,10 @@ print(json.dumps({"rows": len(f), "types": [repr(v) for v in f.iloc[1, :2]]}))
 }
 
 
-def write_rows(path: Path, n: int, seed: int = 11) -> Path:
+def write_rows(path: Path, n: int) -> Path:
     """The fixture's rows as CSV: codes ``00000001`` (leading zeros) and ``X00000000`` in
     turn, one of the four far-off dates, one entitlement column filled in turn."""
-    rng = random.Random(seed)
-    ids = [f"{rng.getrandbits(96):024x}" for _ in range(997)]
-    width = len(KINDS)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("code", "expiration_date", *KINDS))
-        blank = [""] * width
-        for i in range(n):
-            cells = blank.copy()
-            cells[i % width] = ids[i % len(ids)]
-            code = f"{i:08d}" if i % 2 else f"X{i:08d}"
-            writer.writerow((code, DATES[i % len(DATES)], *cells))
-    return path
+    return write_csv(path, n, seed=11, code=lambda i: f"{i:08d}" if i % 2 else f"X{i:08d}")
 
 
 def fixture(n: int = ROWS) -> tuple[Path, Path]:
