@@ -23,9 +23,9 @@ def build_journal(data: Path, journal: Path, target: str) -> float:
     """A journal in which every row of *data* is created; returns the seconds it took."""
     from importer.config import InputConfig
     from importer.journal import open_journal
-    from importer.load import load
     from importer.models import Outcome, Status
-    from importer.validate import validate
+    from importer.rules.validate import validate
+    from importer.sheet.load import load
 
     started = time.perf_counter()
     checked = validate(load(data, InputConfig()), InputConfig(), date.today())

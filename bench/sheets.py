@@ -59,7 +59,7 @@ print(json.dumps({"rows": len(rows) - 1, "types": [type(v).__name__ for v in row
     "the importer's loader (python-calamine, cells made text)": """
 import sys, json
 from importer.config import InputConfig
-from importer.load import load
+from importer.sheet.load import load
 f = load(sys.argv[1], InputConfig()).frame
 print(json.dumps({"rows": len(f), "types": [repr(v) for v in f.iloc[1, :2]]}))
 """,

@@ -20,11 +20,11 @@ from datetime import date
 from pathlib import Path
 
 from importer import __version__
+from importer.commands.status import journal_status
 from importer.config import NotifyConfig, Settings, load_settings
 from importer.errors import ConfigError, ImporterError, UsageError, redact
-from importer.faults import Faults
-from importer.notify import notify_run, webhook_url
-from importer.status import journal_status
+from importer.outputs.notify import notify_run, webhook_url
+from importer.sandbox.faults import Faults
 
 log = logging.getLogger("importer")
 
@@ -211,7 +211,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _run(args: argparse.Namespace) -> int:
     """run, validate, undo, audit: the commands that read a sheet (and its journal)."""
-    from importer.pipeline import Paths, Target, run_file, validate_file
+    from importer.commands.run import Paths, Target, run_file, validate_file
 
     settings = _settings(args)
     _NOTIFY.append(settings.notify)
@@ -244,13 +244,13 @@ def _run(args: argparse.Namespace) -> int:
         target.check()
     progress = not args.no_progress
     if args.command == "undo":
-        from importer.undo import undo_file
+        from importer.commands.undo import undo_file
 
         return undo_file(
             paths, settings, target, today=today, yes=args.yes, quiet=quiet, progress=progress
         )
     if args.command == "audit":
-        from importer.audit import audit_file
+        from importer.commands.audit import audit_file
 
         return audit_file(
             paths,
@@ -268,7 +268,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from importer.pipeline import Paths
+    from importer.commands.run import Paths
 
     if args.journal:
         journal = Path(args.journal)
@@ -361,7 +361,7 @@ def _main(args: argparse.Namespace) -> int:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stdout for the interpreter's exit
         return 0
     except KeyboardInterrupt:
-        from importer.context import ACTIVITY
+        from importer.commands.context import ACTIVITY
 
         if ACTIVITY["marked"]:
             print(

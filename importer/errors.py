@@ -26,7 +26,7 @@ means the run, or one request, cannot go on::
             └── TransportError          timeout / connection error, `maybe_sent` says whether
                                         the request may have reached the API
 
-aiohttp's exceptions are caught in exactly one place (:mod:`importer.http`, the HTTP boundary)
+aiohttp's exceptions are caught in exactly one place (:mod:`importer.api.http`, the HTTP boundary)
 and turned into these, with every secret removed from the text by :func:`redact`.
 """
 

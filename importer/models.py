@@ -1,7 +1,7 @@
 """Plain typed records passed between the stages.
 
 spreadsheet --load--> frame --validate--> Record + RowIssue --submit--> Outcome --journal-->
-results file. Only :mod:`importer.load` and :mod:`importer.validate` see pandas.
+results file. Only :mod:`importer.sheet.load` and :mod:`importer.rules.validate` see pandas.
 """
 
 from __future__ import annotations

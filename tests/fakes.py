@@ -7,11 +7,11 @@ import asyncio
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
+from importer.api.engine import Attempt, Runner
+from importer.api.limiter import PacedLimiter
+from importer.api.wire import Answer, Request
 from importer.config import SendConfig
-from importer.engine import Attempt, Runner
-from importer.limiter import PacedLimiter
 from importer.models import Record
-from importer.wire import Answer, Request
 
 VIDEO = "5c8e0a3b1f2e4d6a7b8c9d0e"
 OTHER = "6d9f1b4c2a3e5f7b8c9d0e1f"

@@ -115,12 +115,12 @@ def test_a_directory_in_place_of_the_results_file_is_refused_before_sending(
 def test_results_that_cannot_be_written_after_sending_say_nothing_is_lost(
     sheet: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import importer.reconcile
+    import importer.outputs.files
 
     def disk_full(path: Path, write: object, encoding: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(importer.reconcile, "_atomic_write", disk_full)
+    monkeypatch.setattr(importer.outputs.files, "_atomic_write", disk_full)
     # codes were sent: not "nothing was sent" (2), but stopped part-way (3)
     assert main(["run", str(sheet), "--sandbox", "--no-progress"]) == 3
     error = _error(capsys)
@@ -186,7 +186,7 @@ def test_every_option_and_command_is_in_the_readme() -> None:
 def test_every_issue_code_is_in_the_readme() -> None:
     import re
 
-    from importer import validate
+    from importer.rules import validate
 
     # Every table in the docstring: the rows between each table's header rule and its end.
     tables = (validate.__doc__ or "").split("=====\n")[2::3]

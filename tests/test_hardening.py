@@ -88,12 +88,12 @@ def test_a_full_disk_mid_run_stops_with_one_line_and_the_rerun_creates_each_code
 def test_a_crashed_run_is_recorded_as_crashed_not_finished(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import importer.pipeline
+    import importer.commands.run
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(importer.pipeline, "build_lines", broken)
+    monkeypatch.setattr(importer.commands.run, "build_lines", broken)
     source = codes_sheet(tmp_path / "c.csv", 3)
     assert main(["run", str(source), "--sandbox", "--no-progress"]) == 3  # internal error
     with sqlite3.connect(tmp_path / "c.results.journal") as db:
@@ -154,14 +154,14 @@ def test_a_generated_code_pasted_beside_its_own_row_is_a_duplicate(tmp_path: Pat
 def test_an_interrupt_while_the_results_are_written_does_not_claim_nothing_was_sent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import importer.context
-    import importer.pipeline
+    import importer.commands.context
+    import importer.commands.run
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(importer.pipeline, "write_results", interrupted)
-    monkeypatch.setitem(importer.context.ACTIVITY, "marked", False)
+    monkeypatch.setattr(importer.commands.run, "write_results", interrupted)
+    monkeypatch.setitem(importer.commands.context.ACTIVITY, "marked", False)
     source = codes_sheet(tmp_path / "i.csv", 3)
     assert main(["run", str(source), "--sandbox", "--no-progress"]) == 3
     err = capsys.readouterr().err

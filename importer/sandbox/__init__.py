@@ -14,7 +14,11 @@ Its parts, in the order a request meets them:
 - :mod:`~importer.sandbox.serving`: :func:`running_sandbox` for tests and runs, :func:`serve` for
   the ``zype-import sandbox`` command.
 
-Importing this package loads ``aiohttp.web``; :mod:`importer.faults` names the faults without it.
+- :mod:`~importer.sandbox.faults`: :class:`Faults`, how it misbehaves; the importer's own options
+  name them, so importing it loads nothing of the server.
+
+The names below load ``aiohttp.web`` on first use only (:func:`__getattr__`), so the command
+line and the run context can name :class:`Faults` without loading a server they may never run.
 
 Simplifications: lists ignore ``order`` and ``sort``; the account's time zone is a fixed UTC-5
 (no daylight saving); timestamps carry milliseconds and filters compare to the millisecond; the
@@ -23,16 +27,30 @@ API deletes a redeemed code like any other (refusing that is the client's job).
 
 from __future__ import annotations
 
-from importer.faults import Faults
-from importer.sandbox.admin import ADMIN_PREFIX
-from importer.sandbox.app import READ_ONLY_KEY, create_app, sandbox_state
-from importer.sandbox.listing import select
-from importer.sandbox.objects import MISSING_ID, parse_instant, stamp
-from importer.sandbox.objects import _check as _check
-from importer.sandbox.objects import _content_fields as _content_fields
-from importer.sandbox.objects import _new_code as _new_code
-from importer.sandbox.serving import Sandbox, running_sandbox, serve
-from importer.sandbox.state import SandboxState, peak_in_window
+import importlib
+from typing import Any
+
+from importer.sandbox.faults import Faults
+
+#: Where each name of the package's face lives.
+_FACE = {
+    "ADMIN_PREFIX": "admin",
+    "READ_ONLY_KEY": "app",
+    "create_app": "app",
+    "sandbox_state": "app",
+    "select": "listing",
+    "MISSING_ID": "objects",
+    "parse_instant": "objects",
+    "stamp": "objects",
+    "_check": "objects",
+    "_content_fields": "objects",
+    "_new_code": "objects",
+    "Sandbox": "serving",
+    "running_sandbox": "serving",
+    "serve": "serving",
+    "SandboxState": "state",
+    "peak_in_window": "state",
+}
 
 __all__ = [
     "ADMIN_PREFIX",
@@ -50,3 +68,11 @@ __all__ = [
     "serve",
     "stamp",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load the part of the sandbox that holds *name* (and with it ``aiohttp.web``) on use."""
+    module = _FACE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -52,7 +52,6 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from importer.faults import Faults
 from importer.sandbox.admin import ADMIN_PREFIX, _add_admin_routes
 from importer.sandbox.answers import (
     _NOT_FOUND,
@@ -63,6 +62,7 @@ from importer.sandbox.answers import (
     _read_fields,
     _same,
 )
+from importer.sandbox.faults import Faults
 from importer.sandbox.listing import page_of
 from importer.sandbox.objects import _check, _new_code, _refresh
 from importer.sandbox.state import SandboxState

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from importer.faults import Faults
 from importer.sandbox.admin import ADMIN_PREFIX
 from importer.sandbox.app import create_app, sandbox_state
+from importer.sandbox.faults import Faults
 from importer.sandbox.state import SandboxState
 
 
