@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -123,8 +124,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--summary", metavar="FILE", help="also write the summary as JSON")
     parser.add_argument("--html", metavar="FILE", help="also write a report page of the run")
     parser.add_argument("--api-url", metavar="URL", help="API base URL")
-    parser.add_argument("--rate", type=float, metavar="N", help="requests per second")
-    parser.add_argument("--concurrency", type=int, metavar="N", help="requests in flight")
+    parser.add_argument(
+        "--rate",
+        type=_rate,
+        metavar="N|auto",
+        help="requests per second, or auto: find the API's limit (default 10)",
+    )
+    parser.add_argument(
+        "--max-rate", type=float, metavar="N", help="with --rate auto: never above N/s (100)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, metavar="N", help="requests in flight (8; with auto: at most N)"
+    )
     parser.add_argument(
         "--sheet", metavar="NAME", help="workbook sheet (default: the first with a header)"
     )
@@ -197,16 +208,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _rate(text: str) -> float | str:
+    """``--rate``: a number of requests per second, or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number or auto, got {text!r}") from None
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(
+    settings = load_settings(
         args.config,
         **{
             "api.url": args.api_url,
             "send.rate": args.rate,
             "send.concurrency": args.concurrency,
+            "send.max_rate": args.max_rate,
             "input.sheet": args.sheet,
         },
     )
+    if settings.send.auto and args.concurrency is not None:
+        # With auto the pace decides how many are in flight; the user's number caps it.
+        send = dataclasses.replace(settings.send, max_concurrency=args.concurrency)
+        settings = dataclasses.replace(settings, send=send)
+    return settings
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -84,10 +84,18 @@ class ApiConfig:
 
 @dataclass(frozen=True)
 class SendConfig:
-    """Rate, concurrency and retry policy."""
+    """Rate, concurrency and retry policy.
+
+    ``auto`` (``rate: auto`` in the file, ``--rate auto``) finds the API's limit instead of
+    pacing at ``rate``: never above ``max_rate``, with as many requests in flight as the pace
+    needs, at most ``max_concurrency``.
+    """
 
     rate: float = 10.0
     concurrency: int = 8
+    auto: bool = False
+    max_rate: float = 100.0
+    max_concurrency: int = 64
     attempts: int = 6
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
@@ -151,6 +159,8 @@ _POSITIVE = {
     "codes.length",
     "send.rate",
     "send.concurrency",
+    "send.max_rate",
+    "send.max_concurrency",
     "send.attempts",
     "send.max_consecutive_failures",
     "journal.batch_size",
@@ -201,6 +211,10 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     return settings
 
 
+#: Fields set through another key: ``send.auto`` is spelled ``send.rate: auto``.
+_SPELLED_OTHERWISE = frozenset({"send.auto"})
+
+
 def _merge(settings: Settings, data: Mapping[str, Any], source: str) -> Settings:
     sections = {f.name: f for f in dataclasses.fields(settings)}
     changes: dict[str, Any] = {}
@@ -221,8 +235,15 @@ def _merge_section(section: Any, section_name: str, values: Mapping[str, Any], s
     changes: dict[str, Any] = {}
     for name, value in values.items():
         key = f"{section_name}.{name}"
-        if name not in known:
+        if name not in known or key in _SPELLED_OTHERWISE:
             raise ConfigError(f"{source}: unknown key '{key}'")
+        if key == "send.rate":
+            auto = isinstance(value, str) and value.strip().lower() == "auto"
+            changes["auto"] = auto
+            if auto:
+                continue
+            if isinstance(value, str):
+                raise ConfigError(f"{source}: '{key}' must be a number or auto, got {value!r}")
         changes[name] = _coerce(key, getattr(section, name), value, source)
     return dataclasses.replace(section, **changes)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from importer.config import Settings, load_settings
+from importer.config import _SPELLED_OTHERWISE, Settings, load_settings
 from importer.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +25,8 @@ def test_default_yaml_lists_every_key() -> None:
     assert set(data) == {f.name for f in dataclasses.fields(settings)}
     for section, values in data.items():
         fields = {f.name for f in dataclasses.fields(getattr(settings, section))}
+        # send.auto is spelled `rate: auto`
+        fields -= {key.partition(".")[2] for key in _SPELLED_OTHERWISE if key.startswith(section)}
         assert set(values) == fields, section
 
 
@@ -95,3 +97,26 @@ def test_empty_file_means_defaults(tmp_path: Path) -> None:
 def test_settings_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         Settings().send.rate = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("value", "auto", "rate"),
+    [("auto", True, 10.0), ("AUTO", True, 10.0), (25, False, 25.0), (2.5, False, 2.5)],
+)
+def test_rate_is_a_number_or_auto(value: object, auto: bool, rate: float) -> None:
+    send = load_settings(**{"send.rate": value}).send
+    assert (send.auto, send.rate) == (auto, rate)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"send.rate": "fast"}, "'send.rate' must be a number or auto, got 'fast'"),
+        ({"send.auto": True}, "unknown key 'send.auto'"),
+        ({"send.max_rate": 0}, "'send.max_rate' must be greater than 0"),
+        ({"send.max_concurrency": 0}, "'send.max_concurrency' must be greater than 0"),
+    ],
+)
+def test_auto_rate_settings_are_checked(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(**overrides)

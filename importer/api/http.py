@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import aiohttp
@@ -128,7 +129,10 @@ class HttpSender:
                 answered = True
                 raw = await response.read()
                 return Answer(
-                    response.status, _parse(self._scrub(raw)), response.headers.get("Retry-After")
+                    response.status,
+                    _parse(self._scrub(raw)),
+                    response.headers.get("Retry-After"),
+                    _limits(response.headers),
                 )
         except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
             # Every request would fail the same way: no point in retrying.
@@ -172,3 +176,12 @@ def _parse(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return raw[:200].decode("utf-8", "replace")
+
+
+def _limits(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The rate-limit headers of an answer, names in lower case (see :class:`Answer`)."""
+    return tuple(
+        (lower, value)
+        for name, value in headers.items()
+        if (lower := name.lower()).startswith(("x-ratelimit", "ratelimit"))
+    )

@@ -80,6 +80,9 @@ class Answer:
     status: int
     body: Any
     retry_after: str | None = None
+    #: The answer's rate-limit headers (``X-RateLimit-*``, ``RateLimit-*``, ``RateLimit``), names
+    #: in lower case; empty when it sent none, as Zype's answers are known to.
+    limits: tuple[tuple[str, str], ...] = ()
 
 
 # --- requests ------------------------------------------------------------------------------------

@@ -80,6 +80,53 @@ def sandbox_state(app: web.Application) -> SandboxState:
     return app[_STATE]
 
 
+class RateWindow:
+    """The sandbox's rate limit: requests in any sliding one-second window, refused ones too.
+
+    As strict as an API that counts every request it sees: a client that keeps sending past
+    the limit keeps being refused, so backing off is the only way through. The limit may change
+    once, ``rate_change_at`` seconds after the first request (``rate_limit_to``).
+    """
+
+    def __init__(self, faults: Faults) -> None:
+        self._faults = faults
+        self.limited = faults.rate_limit is not None
+        self._window: collections.deque[float] = collections.deque()
+        self._start: float | None = None
+        self._retry_after = {} if faults.no_retry_after else {"Retry-After": "1"}
+
+    def limit(self, now: float) -> int:
+        """The limit in force at *now*."""
+        faults = self._faults
+        assert faults.rate_limit is not None
+        if self._start is None:
+            self._start = now
+        if faults.rate_limit_to is not None and now - self._start >= faults.rate_change_at:
+            return math.floor(faults.rate_limit_to)
+        return math.floor(faults.rate_limit)
+
+    def arrive(self, now: float) -> tuple[dict[str, str] | None, dict[str, str]]:
+        """Count a request: the 429's headers if it is refused (else None), and the headers
+        that state the limit (empty unless ``rate_headers``)."""
+        limit = self.limit(now)
+        window = self._window
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        refused = len(window) >= limit
+        window.append(now)
+        stated: dict[str, str] = {}
+        if self._faults.rate_headers:
+            reset = max(window[0] + 1.0 - now, 0.0)
+            stated = {
+                "X-RateLimit-Limit": str(limit),
+                "X-RateLimit-Remaining": str(max(limit - len(window), 0)),
+                "X-RateLimit-Reset": str(math.ceil(reset)),
+            }
+        if refused:
+            return {**self._retry_after, **stated}, stated
+        return None, stated
+
+
 def create_app(
     api_key: str, faults: Faults = Faults(), state: SandboxState | None = None
 ) -> web.Application:
@@ -90,10 +137,7 @@ def create_app(
     """
     st = state if state is not None else SandboxState()
     rng = random.Random(faults.seed)
-    limit = math.floor(faults.rate_limit) if faults.rate_limit is not None else 0
-    window: collections.deque[float] = collections.deque()
-    # The 429 headers are the same every time; build them once.
-    retry_after = {"Retry-After": "1"}
+    limiting = RateWindow(faults)
     present = _old_spelling if faults.old_flag_names else _same
 
     def auth(request: web.Request, write: bool) -> web.Response | None:
@@ -128,13 +172,12 @@ def create_app(
             st.faults_injected += 1
             return _drop_connection(request, rst=True)
 
-        if limit:
-            while window and window[0] <= now - 1.0:
-                window.popleft()
-            if len(window) >= limit:
+        stated: dict[str, str] = {}
+        if limiting.limited:
+            refused, stated = limiting.arrive(now)
+            if refused is not None:
                 st.rejected_429 += 1
-                return _message(429, "Rate limit exceeded", retry_after)
-            window.append(now)
+                return _message(429, "Rate limit exceeded", refused)
         st.admitted.append(now)
 
         if faults.latency:
@@ -146,6 +189,7 @@ def create_app(
             return _message(503, "Service Unavailable")
 
         response = await handler(request)
+        response.headers.update(stated)
 
         if faults.lost_rate and method in _WRITES and rng.random() < faults.lost_rate:
             # The request took effect; only the answer is lost. This is the case that forces
