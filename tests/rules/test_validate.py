@@ -424,6 +424,10 @@ def test_every_issue_code_is_in_both_tables_and_the_readme() -> None:
 
     tables = (module.__doc__ or "").split("=====\n")
     documented = re.findall(r"^([a-z][a-z-]+) ", tables[2] + "\n" + tables[5], re.M)
-    assert set(documented) == {issue for _, issue, _, _ in RULES} | {"duplicate-code"}
+    # duplicates, and the list of codes' missing-code, have tests of their own
+    assert set(documented) == {issue for _, issue, _, _ in RULES} | {
+        "duplicate-code",
+        "missing-code",
+    }
     readme = (Path(module.__file__).parents[2] / "README.md").read_text()
     assert [code for code in documented if f"`{code}`" not in readme] == []
