@@ -32,6 +32,7 @@ from importer.config import Settings
 from importer.errors import OutputError, UsageError
 from importer.journal import Entry, Journal, run_commands
 from importer.models import Outcome, Record, RowIssue, Status
+from importer.outputs.progress import Progress
 from importer.outputs.results import Cells, write_table
 from importer.rules.checked import load_codes
 
@@ -197,12 +198,25 @@ async def _revoke(
     # A code the journal says this tool deleted is neither read nor sent again.
     unread = [r for r in records if _state(entries.get(r.key)) != Status.DELETED]
     slots = asyncio.Semaphore(ctx.settings.send.concurrency)
+    # One read per code, at the configured rate: a long list takes a while, so it shows.
+    bar = Progress(
+        len(unread),
+        stream=ctx.stream,
+        interval=ctx.settings.output.log_interval,
+        enabled=ctx.show_progress,
+    )
 
     async def look_up(record: Record) -> None:
         async with slots:
-            live[record.key] = await runner.perform(FIND_CODE, record.code)
+            found = await runner.perform(FIND_CODE, record.code)
+        live[record.key] = found
+        bar.advance("absent" if found is None else found.state)
 
-    await asyncio.gather(*(look_up(record) for record in unread))
+    try:
+        with bar.redirect_logging():
+            await asyncio.gather(*(look_up(record) for record in unread))
+    finally:
+        bar.close()
     work: list[Work[Held]] = []
     ids: dict[str, str] = {}
     settled: list[tuple[Record, Outcome]] = []

@@ -407,3 +407,24 @@ def test_revoke_defaults_beside_the_input_and_its_help_has_an_example(
     assert "zype-import revoke leaked.csv --yes" in out
     for option in ("--rate", "--concurrency", "--results", "--journal", "--summary", "--html"):
         assert option in out
+
+
+def test_a_code_revoked_from_another_sheets_run_is_missing_to_that_sheets_audit(
+    tmp_path: Path,
+) -> None:
+    sheet = tmp_path / "campaign.csv"
+    rows = [f"CAMP-{n:03d},2031-03-01,5a1b2c3d4e5f60718293a4b5" for n in range(20)]
+    sheet.write_text("Promo Code,Expires,Video ID\n" + "\n".join(rows) + "\n")
+    leaked = tmp_path / "leaked.csv"
+    leaked.write_text("Code\nCAMP-003\ncamp-007\n")
+    with sandbox_in_thread() as api:
+        url = ["--api-url", api.url, "--rate", "1000", "--no-progress"]
+        assert main(["run", str(sheet), *url]) == 0
+        assert cli(leaked, api.url, "--yes") == 0
+        audit = tmp_path / "campaign.audit.csv"
+        assert main(["audit", str(sheet), *url, "--output", str(audit)]) == 1
+        states = {line["code"]: line["state"] for line in lines(audit)}
+        assert {code for code, state in states.items() if state == "missing"} == {
+            "CAMP-003",
+            "CAMP-007",
+        }
