@@ -1,4 +1,4 @@
-"""The ``zype-import`` command line: run, validate, status, sandbox.
+"""The ``zype-import`` command line: run, validate, undo, audit, revoke, status, sandbox.
 
 Every error the user can cause ends as one line on stderr and the contract's exit code, never a
 traceback. The API key comes only from the environment and is scrubbed from every log record.
@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from importer import __version__
 from importer.commands.status import journal_status
@@ -26,6 +27,9 @@ from importer.config import NotifyConfig, Settings, load_settings
 from importer.errors import ConfigError, ImporterError, UsageError, redact
 from importer.outputs.notify import notify_run, webhook_url
 from importer.sandbox.faults import Faults
+
+if TYPE_CHECKING:
+    from importer.commands.context import Paths
 
 log = logging.getLogger("importer")
 
@@ -39,9 +43,12 @@ COMMANDS = {
     "validate": "validate only; nothing is sent",
     "undo": "delete the codes this sheet's journal created, never a redeemed one",
     "audit": "what Zype holds now for every row; nothing is changed",
+    "revoke": "delete a list of codes made anywhere (leaked ones), never a redeemed one",
     "status": "what the journal knows",
     "sandbox": "serve a local imitation of the API",
 }
+#: The commands that read a sheet and take the same options (:func:`_common`).
+SHEET_COMMANDS = ("run", "validate", "undo", "audit", "revoke")
 EXAMPLES = {
     "run": "example:\n  ZYPE_API_KEY=... zype-import run promo_codes.xlsx --rate 10\n"
     "  zype-import run samples/promo_codes.csv --sandbox\n"
@@ -50,6 +57,8 @@ EXAMPLES = {
     "undo": "example:\n  zype-import undo promo_codes.xlsx          # shows what it would do\n"
     "  zype-import undo promo_codes.xlsx --yes    # deletes",
     "audit": "example:\n  zype-import audit promo_codes.xlsx --expiring-within 30",
+    "revoke": "example:\n  zype-import revoke leaked.csv          # shows what it would do\n"
+    "  zype-import revoke leaked.csv --yes    # deletes every unredeemed listed code",
     "status": "example:\n  zype-import status --journal promo_codes.results.journal",
     "sandbox": "example:\n  zype-import sandbox --port 8808 --faults latency=0.05,error_rate=0.1",
 }
@@ -174,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         for name, summary in COMMANDS.items()
     }
-    for name in ("run", "validate", "undo", "audit"):
+    for name in SHEET_COMMANDS:
         _common(commands[name])
     for name in ("run", "validate"):
         commands[name].add_argument(
@@ -182,9 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="also PUT the date and entitlement of codes whose row was edited since created",
         )
-    commands["undo"].add_argument(
-        "--yes", action="store_true", help="really delete (without it, only show what it would do)"
-    )
+    for name in ("undo", "revoke"):
+        commands[name].add_argument(
+            "--yes",
+            action="store_true",
+            help="really delete (without it, only show what it would do)",
+        )
     audit = commands["audit"]
     audit.add_argument("--output", metavar="FILE", help="audit file (default: INPUT.audit.csv)")
     audit.add_argument(
@@ -236,9 +248,26 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def _paths(args: argparse.Namespace, settings: Settings) -> Paths:
+    """Where the command reads and writes. revoke's results and journal are its own
+    (``<input>.revoke.csv`` and beside it), never the configured ones of the sheet's run."""
+    from importer.commands.context import Paths
+
+    if args.command == "revoke":
+        source = Path(args.input)
+        results = args.results or source.with_name(f"{source.stem}.revoke.csv")
+        journal = args.journal
+    else:
+        results = args.results or settings.output.results
+        journal = args.journal or settings.journal.path
+    return Paths.for_input(
+        args.input, results, journal, args.summary or settings.output.summary, args.html
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
-    """run, validate, undo, audit: the commands that read a sheet (and its journal)."""
-    from importer.commands.run import Paths, Target, run_file, validate_file
+    """run, validate, undo, audit, revoke: the commands that read a sheet (and a journal)."""
+    from importer.commands.run import Target, run_file, validate_file
 
     settings = _settings(args)
     _NOTIFY.append(settings.notify)
@@ -248,13 +277,7 @@ def _run(args: argparse.Namespace) -> int:
     _setup_logging(args.verbosity, args.log_file, [key, webhook])
     if args.command == "audit" and args.expiring_within is not None and args.expiring_within < 0:
         raise UsageError("--expiring-within: DAYS must be 0 or more")
-    paths = Paths.for_input(
-        args.input,
-        args.results or settings.output.results,
-        args.journal or settings.journal.path,
-        args.summary or settings.output.summary,
-        args.html,
-    )
+    paths = _paths(args, settings)
     quiet = args.verbosity < 0
     today = date.today()
     if args.command == "validate":
@@ -276,6 +299,10 @@ def _run(args: argparse.Namespace) -> int:
         return undo_file(
             paths, settings, target, today=today, yes=args.yes, quiet=quiet, progress=progress
         )
+    if args.command == "revoke":
+        from importer.commands.revoke import revoke_file
+
+        return revoke_file(paths, settings, target, yes=args.yes, quiet=quiet, progress=progress)
     if args.command == "audit":
         from importer.commands.audit import audit_file
 
@@ -359,7 +386,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 def _main(args: argparse.Namespace) -> int:
     try:
-        if args.command in ("run", "validate", "undo", "audit"):
+        if args.command in SHEET_COMMANDS:
             return _run(args)
         if args.command == "status":
             return _status(args)

@@ -23,8 +23,9 @@ class Status(StrEnum):
     """A row's state, in the journal, in an operation's outcome and in the results file.
 
     The journal holds ``pending``, ``sending``, ``created``, ``rejected``, ``failed``,
-    ``deleting`` and ``deleted`` (see :func:`importer.journal.transition`); ``updated``, ``kept``
-    and ``missing`` are what one command did to a created code, shown in its results.
+    ``deleting`` and ``deleted`` (see :func:`importer.journal.transition`), and for ``revoke``
+    ``found``; ``updated``, ``kept`` and ``missing`` are what one command did to a created code,
+    shown in its results.
     """
 
     CREATED = "created"
@@ -46,6 +47,12 @@ class Status(StrEnum):
     MISSING = "missing"
     #: A row ``undo`` or ``audit`` finds no created code for.
     NOT_CREATED = "not created"
+    #: A listed code ``revoke`` deleted (in this run or an earlier one).
+    REVOKED = "revoked"
+    #: A listed code Zype does not hold (``revoke``).
+    NOT_FOUND = "not found"
+    #: A listed code ``revoke`` looked up and did not delete: a DELETE refused, or never sent.
+    FOUND = "found"
 
 
 @dataclass(frozen=True, slots=True)

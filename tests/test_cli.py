@@ -179,7 +179,7 @@ def test_every_option_and_command_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     for option in _options(build_parser()) - {"--help", "--version"}:
         assert f"`{option}" in readme, option
-    for command in ("run", "validate", "undo", "audit", "status", "sandbox"):
+    for command in ("run", "validate", "undo", "audit", "revoke", "status", "sandbox"):
         assert f"zype-import {command}" in readme, command
 
 
@@ -191,7 +191,7 @@ def test_every_issue_code_is_in_the_readme() -> None:
     # Every table in the docstring: the rows between each table's header rule and its end.
     tables = (validate.__doc__ or "").split("=====\n")[2::3]
     documented = [code for t in tables for code in re.findall(r"^([a-z][a-z-]+) ", t, re.M)]
-    assert len(documented) == 16
+    assert len(documented) == 17
     readme = (ROOT / "README.md").read_text()
     for code in [*documented, "changed-after-create"]:
         assert f"`{code}`" in readme, code

@@ -99,13 +99,15 @@ def test_run_against_a_faulty_api_leaks_no_key(tmp_path: Path, key_in: str) -> N
     _assert_no_leak(result, tmp_path)
 
 
-def test_update_audit_and_undo_against_a_faulty_api_leak_no_key(tmp_path: Path) -> None:
+def test_update_audit_revoke_and_undo_against_a_faulty_api_leak_no_key(tmp_path: Path) -> None:
     faults = Faults(error_rate=0.2, reset_rate=0.1, lost_rate=0.1, seed=5)
     with sandbox_in_thread(faults, key=CANARY) as api:
         for command, extra in (
             ("run", ()),
             ("run", ("--update",)),
             ("audit", ()),
+            ("revoke", ()),
+            ("revoke", ("--yes",)),
             ("undo", ()),
             ("undo", ("--yes",)),
         ):

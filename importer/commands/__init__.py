@@ -1,10 +1,11 @@
 """The commands: one module per command, each wiring the stages for one job.
 
 :mod:`~importer.commands.run` (``run`` and ``validate``: sheet -> rules -> journal -> api ->
-outputs), :mod:`~importer.commands.undo`, :mod:`~importer.commands.audit` and
-:mod:`~importer.commands.status`; :mod:`~importer.commands.context` is the run context every
-command that talks to the API opens (journal lock, signals, session, progress, summary, exit
-code). A command never imports another command: what two of them share belongs to a stage (the
-sheet checked in :mod:`importer.rules.checked`, live state in :mod:`importer.api.live`) or to
-the context. A new command is a module here and one row of the table in :mod:`importer.cli`.
+outputs), :mod:`~importer.commands.undo`, :mod:`~importer.commands.audit`,
+:mod:`~importer.commands.revoke` and :mod:`~importer.commands.status`;
+:mod:`~importer.commands.context` is the run context every command that talks to the API opens
+(journal lock, signals, session, progress, summary, exit code). A command never imports another
+command: what two of them share belongs to a stage (the sheet checked in
+:mod:`importer.rules.checked`, live state in :mod:`importer.api.live`) or to the context. A new
+command is a module here and one row of the table in :mod:`importer.cli`.
 """

@@ -10,6 +10,12 @@ going through :func:`transition`::
     created ──delete──> deleting ──record──> deleted | created (kept, refused, never sent)
                                              | deleting (may have been applied)
     created ──record an update──> created (with the new values)
+    (new), found ──revoke──> deleting ──record──> deleted | found (kept, refused, never sent)
+                                                  | deleting (may have been applied)
+
+A ``revoke`` journal (its own file) holds the listed codes it marked for deletion: the id it
+looked up is stored with the ``deleting`` mark, in one commit before the DELETE goes out, so a
+rerun after a crash knows that a code Zype no longer holds was deleted by this tool.
 
 ``sending`` is committed for a whole batch, in one commit, before any of it goes out, so after a
 crash (even ``kill -9``) only the rows still ``sending`` may have reached the API: the next run
@@ -47,6 +53,7 @@ from importer.journal.readers import (
     new_rows_since,
     read_entries,
     read_only,
+    run_commands,
     state_counts,
 )
 from importer.journal.states import (
@@ -82,6 +89,7 @@ __all__ = [
     "plan",
     "read_entries",
     "read_only",
+    "run_commands",
     "state_counts",
     "transition",
 ]

@@ -46,6 +46,17 @@ def read_entries(path: str | Path) -> dict[str, Entry]:
         return _load_entries(db)
 
 
+def run_commands(path: str | Path) -> set[str]:
+    """The commands that have run with the journal at *path* (none if there is no journal):
+    ``revoke`` refuses a journal another command keeps, before taking its lock."""
+    if not Path(path).exists():
+        return set()
+    with read_only(path) as db:
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone() is None:
+            return set()  # an empty file: opening it makes it a journal
+        return {name for (name,) in db.execute("SELECT DISTINCT command FROM runs")}
+
+
 # -- readers for ``status`` (read-only, no lock) ----------------------------------------------
 #: The states ``status`` lists, every one shown even at zero.
 LISTED_STATES = (

@@ -58,7 +58,7 @@ _P, _S, _C, _R, _F = (
     Status.REJECTED,
     Status.FAILED,
 )
-_DG, _DD = Status.DELETING, Status.DELETED
+_DG, _DD, _FD = Status.DELETING, Status.DELETED, Status.FOUND
 
 #: (state, event) -> next state. Events are the marks made before a request (``generate``,
 #: ``send``, ``delete``) and the outcome statuses recorded after one, per operation.
@@ -77,6 +77,12 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (_DG, f"delete:{Status.PENDING}"): _C,  # never sent
     (_DG, f"delete:{Status.FAILED}"): _DG,  # may have been applied: read again next time
     (_DG, f"delete:{Status.SENDING}"): _DG,
+    # revoke: a listed code, its looked-up id stored with the mark before its DELETE goes out
+    **{(state, "revoke"): _DG for state in (_NEW, _FD, _DG)},
+    (_DG, f"revoke:{Status.DELETED}"): _DD,
+    **{(_DG, f"revoke:{status}"): _FD for status in (Status.KEPT, _P, _R)},
+    (_DG, f"revoke:{_F}"): _DG,  # may have been applied: read again next time
+    (_DG, f"revoke:{_S}"): _DG,
     # an update changes the values, never the state; every other verdict leaves the row as it is
     **{
         (_C, f"update:{status}"): _C

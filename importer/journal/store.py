@@ -292,6 +292,19 @@ class Journal:
         self.marked = True
 
     @_guarded
+    def mark_revoking(self, records: Sequence[Record], ids: Mapping[str, str]) -> None:
+        """Mark a batch of listed codes ``deleting`` with the API id looked up for each (by
+        key, in *ids*), in one commit before any DELETE of it goes out (``revoke``)."""
+        with self._db:
+            self._write_buffer()
+            self._upsert(records, "revoke", Status.DELETING)
+            pairs = [(ids[record.key], record.key) for record in records]
+            self._db.executemany("UPDATE rows SET api_id = ? WHERE key = ?", pairs)
+        for api_id, key in pairs:
+            self.entries[key] = self.entries[key]._replace(api_id=api_id)
+        self.marked = True
+
+    @_guarded
     def mark_deleting(self, records: Sequence[Record]) -> None:
         """Mark a batch ``deleting`` before any DELETE of it goes out (one commit)."""
         with self._db:

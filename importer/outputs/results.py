@@ -205,3 +205,23 @@ def write_results(path: str | Path, lines: Iterable[Cells]) -> Counter[str]:
 
     atomic_write(Path(path), write)
     return counts
+
+
+def write_table(path: str | Path, columns: Sequence[str], lines: Iterable[Cells]) -> Counter[str]:
+    """Write lines of another shape than the results' (*columns*, one of them ``status``) the
+    same way: CSV with a BOM and Excel-safe text cells, or xlsx for a ``.xlsx`` path; atomically.
+    Returns the count of lines per status."""
+    if Path(path).suffix.lower() == ".xlsx":
+        return write_results_xlsx(Path(path), lines, columns)
+    status_at = list(columns).index("status")
+    counts: Counter[str] = Counter()
+
+    def write(handle: Any) -> None:
+        handle.write("\ufeff" + ",".join(columns) + "\r\n")
+        for line in lines:
+            counts[str(line[status_at])] += 1
+            cells = ("" if cell is None else text_cell(str(cell)) for cell in line)
+            handle.write(",".join(cells) + "\r\n")
+
+    atomic_write(Path(path), write)
+    return counts

@@ -111,6 +111,14 @@ LISTED: Mapping[str, tuple[str, ...]] = {
     "validate": _RUN_LISTED,
     "undo": (Status.DELETED, Status.KEPT, Status.FAILED, Status.PENDING, Status.NOT_CREATED),
     "audit": ("available", "redeemed", "expired", Status.MISSING, Status.NOT_CREATED),
+    "revoke": (
+        Status.REVOKED,
+        Status.KEPT,
+        Status.NOT_FOUND,
+        Status.INVALID,
+        Status.FAILED,
+        Status.PENDING,
+    ),
 }
 
 #: Per command, the result statuses that make the exit code 1 ("finished, but not all done").
@@ -119,6 +127,7 @@ NOT_DONE: Mapping[str, frozenset[str]] = {
     "validate": frozenset({Status.INVALID}),
     "undo": frozenset({Status.KEPT, Status.FAILED, Status.REJECTED}),
     "audit": frozenset({Status.MISSING, "changed", Status.FAILED}),
+    "revoke": frozenset({Status.KEPT, Status.INVALID, Status.FAILED}),
 }
 
 

@@ -53,6 +53,8 @@ STATUS_FILLS: dict[str, str] = {
     "missing": "FFC7CE",
     "changed": "FFC7CE",
     "not created": "EDEDED",
+    "revoked": "C6EFCE",
+    "not found": "EDEDED",
 }
 
 #: Excel refuses a cell longer than this, and a sheet longer than this many rows.

@@ -13,8 +13,8 @@ from datetime import date
 from pathlib import Path
 
 from importer.config import InputConfig
-from importer.rules.validate import Checked, validate
-from importer.sheet.load import load
+from importer.rules.validate import Checked, validate, validate_codes
+from importer.sheet.load import CODE_ONLY, load
 
 log = logging.getLogger("importer")
 
@@ -25,6 +25,16 @@ def load_checked(path: Path, config: InputConfig, today: date) -> Checked:
     for warning in sheet.warnings:
         log.warning("%s", warning)
     checked = validate(sheet, config, today)
+    freeze_heap()
+    return checked
+
+
+def load_codes(path: Path, config: InputConfig) -> Checked:
+    """Load a list of codes (its code column only) and check the codes, logging the warnings."""
+    sheet = load(path, config, columns=CODE_ONLY)
+    for warning in sheet.warnings:
+        log.warning("%s", warning)
+    checked = validate_codes(sheet, config)
     freeze_heap()
     return checked
 

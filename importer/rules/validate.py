@@ -24,6 +24,8 @@ missing-entitlement   the row names no entitlement, or a type without an id
 bad-entitlement-id    the id is not 24 hexadecimal characters (it is sent lower-case)
 bad-quantity          quantity is not a whole number from 1 to ``input.max_quantity``
 quantity-with-code    a row with a code asks for more than one
+missing-code          (a list of codes, ``revoke``: :func:`validate_codes`) the line has
+                      text only in an ignored column
 ===================== ===============================================================
 
 Some causes of ``bad-code`` and ``bad-expiration`` are known, and curable: Excel's damage
@@ -141,25 +143,7 @@ def validate(sheet: Sheet, config: InputConfig, today: date) -> Checked:
     rules = _Rules(sheet.frame)
     size = rules.size
     rows = sheet.frame["row"].to_numpy(dtype=np.int64)
-
-    # A list comprehension over an object array is about 3x faster than the .str accessor.
-    code = rules.cells("code")
-    has_code = code != ""
-    bad_chars = has_code & ~_code_chars_only(code)
-    # Excel's damage and pasted characters, named before the generic "may only contain".
-    odd = np.flatnonzero(bad_chars)
-    rules.flag(
-        _some(odd, code, lambda c: pasted.invisible(c) is not None), "invisible-character", "code"
-    )
-    rules.flag(_some(odd, code, damage.lost_digits), "code-lost-digits", "code")
-    lengths = np.fromiter(map(len, code), dtype=np.int64, count=size)
-    rules.flag(_date_shaped(code, lengths), "code-as-date", "code")
-    rules.flag(bad_chars, "bad-code", "code")
-    rules.flag(lengths > config.max_code_length, "code-too-long", "code")
-    # The record key doubles as the case-insensitive duplicate test: no second copy of codes.
-    code_key = np.array(["code:" + c.upper() for c in code], dtype=object)
-    duplicate = has_code & pd.Series(code_key, dtype=object).duplicated().to_numpy()
-    rules.flag(duplicate, "duplicate-code", "code")
+    code, has_code, code_key, duplicate = _code_rules(rules, config)
 
     expires_raw = rules.cells("expiration_date")
     expires, parsed, serial = _parse_dates(expires_raw, config.dayfirst)
@@ -197,6 +181,64 @@ def validate(sheet: Sheet, config: InputConfig, today: date) -> Checked:
     ident = np.array([v if v.islower() else v.lower() for v in distinct], dtype=object)[which]
     records = _records(rules, rows, code, code_key, expires, kind, ident, quantity)
     return Checked(records=records, issues=issues, rows=size)
+
+
+def validate_codes(sheet: Sheet, config: InputConfig) -> Checked:
+    """A list of codes (``revoke``): the code rules alone, and ``missing-code`` for a line that
+    has text only in an ignored column. Records carry the code and its key (``code:<CODE>``),
+    no date or entitlement."""
+    rules = _Rules(sheet.frame)
+    rows = sheet.frame["row"].to_numpy(dtype=np.int64)
+    code, has_code, code_key, duplicate = _code_rules(rules, config)
+    rules.flag(~has_code, "missing-code", "code")
+    first_row = _first_rows(code_key, rows, duplicate)
+    issues = [
+        RowIssue(
+            row=int(rows[i]),
+            code=rules.issue[i],
+            column=rules.column[i],
+            message=_message(
+                rules, dict.fromkeys(("expires", "kind", "ident"), code), i, config, first_row
+            ),
+            value=code[i],
+        )
+        for i in np.flatnonzero(~rules.ok).tolist()
+    ]
+    valid = np.flatnonzero(rules.ok)
+    records = [
+        Record(row, key, text, "", "", "")
+        for row, key, text in zip(
+            rows[valid].tolist(), code_key[valid].tolist(), code[valid].tolist(), strict=True
+        )
+    ]
+    return Checked(records=records, issues=issues, rows=rules.size)
+
+
+def _code_rules(
+    rules: _Rules, config: InputConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The code's rules, flagged in order: its cells, which rows have one, their keys (the
+    case-insensitive duplicate test) and which repeat an earlier row's."""
+    # A list comprehension over an object array is about 3x faster than the .str accessor.
+    code = rules.cells("code")
+    size = rules.size
+    has_code = code != ""
+    bad_chars = has_code & ~_code_chars_only(code)
+    # Excel's damage and pasted characters, named before the generic "may only contain".
+    odd = np.flatnonzero(bad_chars)
+    rules.flag(
+        _some(odd, code, lambda c: pasted.invisible(c) is not None), "invisible-character", "code"
+    )
+    rules.flag(_some(odd, code, damage.lost_digits), "code-lost-digits", "code")
+    lengths = np.fromiter(map(len, code), dtype=np.int64, count=size)
+    rules.flag(_date_shaped(code, lengths), "code-as-date", "code")
+    rules.flag(bad_chars, "bad-code", "code")
+    rules.flag(lengths > config.max_code_length, "code-too-long", "code")
+    # The record key doubles as the case-insensitive duplicate test: no second copy of codes.
+    code_key = np.array(["code:" + c.upper() for c in code], dtype=object)
+    duplicate = has_code & pd.Series(code_key, dtype=object).duplicated().to_numpy()
+    rules.flag(duplicate, "duplicate-code", "code")
+    return code, has_code, code_key, duplicate
 
 
 def _filled(size: int, value: str) -> np.ndarray:
@@ -346,6 +388,7 @@ _TEMPLATES = {
     ),
     "code-too-long": "code is {length} characters long; the limit is {config.max_code_length}",
     "duplicate-code": "duplicate of row {first}",
+    "missing-code": "no code on this line",
     "missing-expiration": "no expiration date",
     "expired": "expiration date {expires} has passed",
     "bad-entitlement-id": "{label} id '{ident}' is not a 24-character Zype id",

@@ -47,6 +47,8 @@ from importer.sheet.workbooks import (
 ID_COLUMNS: tuple[str, ...] = tuple(entitlement_field(kind) for kind in ENTITLEMENT_KINDS)
 #: The columns the validator understands.
 COLUMNS = ("code", "expiration_date", *ID_COLUMNS, "entitlement_type", "entitlement_id", "quantity")
+#: The columns of a list of codes (``revoke``): the code alone; every other column is ignored.
+CODE_ONLY = ("code",)
 
 
 @dataclass(frozen=True)
@@ -63,19 +65,28 @@ def normalise_header(name: str) -> str:
     return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
-def header_lookup(aliases: Mapping[str, Iterable[str]]) -> dict[str, str]:
-    """Normalised header -> canonical column; canonical names win over aliases, first over later."""
-    lookup = {normalise_header(column): column for column in COLUMNS}
+def header_lookup(
+    aliases: Mapping[str, Iterable[str]], columns: tuple[str, ...] = COLUMNS
+) -> dict[str, str]:
+    """Normalised header -> canonical column (of *columns*); canonical names win over aliases,
+    first over later."""
+    lookup = {normalise_header(column): column for column in columns}
     for column, names in aliases.items():
-        for name in names:
-            lookup.setdefault(normalise_header(name), column)
+        if column in columns:
+            for name in names:
+                lookup.setdefault(normalise_header(name), column)
     return lookup
 
 
-def load(path: str | Path, config: InputConfig) -> Sheet:
-    """Read *path* by its extension; raise :class:`InputError` (one line) if it cannot be used."""
+def load(path: str | Path, config: InputConfig, *, columns: tuple[str, ...] = COLUMNS) -> Sheet:
+    """Read *path* by its extension; raise :class:`InputError` (one line) if it cannot be used.
+
+    *columns* are the columns wanted: :data:`COLUMNS` (a sheet of codes to create), or
+    :data:`CODE_ONLY` (a list of codes: its header is the row naming the code column, the one
+    column it requires; any other column is ignored with the usual warning).
+    """
     with _collector_paused():
-        return _load(path, config)
+        return _load(path, config, columns)
 
 
 @contextlib.contextmanager
@@ -96,11 +107,11 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _load(path: str | Path, config: InputConfig) -> Sheet:
+def _load(path: str | Path, config: InputConfig, columns: tuple[str, ...]) -> Sheet:
     source = str(path)
     suffix = Path(path).suffix.lower()
     notes: tuple[str, ...] = ()
-    is_header = _header_test(config.aliases)
+    is_header = _header_test(config.aliases, columns)
     body: _Body
     if suffix in CSV_SUFFIXES:
         header, header_row, frame, above = read_csv(Path(path), source, is_header)
@@ -118,20 +129,24 @@ def _load(path: str | Path, config: InputConfig) -> Sheet:
         raise InputError(f"{source}: unsupported {kind} (use .csv, .xlsx or .ods)")
     if above:
         notes += (f"{where}: the header is row {header_row}; ignoring the {above} row(s) above it",)
-    frame, unknown = _finish(where, header, header_row, body, config.aliases)
+    frame, unknown = _finish(where, header, header_row, body, config.aliases, columns)
     return Sheet(source=source, frame=frame, warnings=notes + unknown)
 
 
-def _header_test(aliases: Mapping[str, Iterable[str]]) -> Callable[[list[str]], bool]:
-    """Whether a row's cells look like the header: two or more name known columns.
+def _header_test(
+    aliases: Mapping[str, Iterable[str]], columns: tuple[str, ...]
+) -> Callable[[list[str]], bool]:
+    """Whether a row's cells look like the header: two or more name known columns (one, for a
+    list of codes).
 
     A sheet always has an expiration date and an entitlement column, and a title row above the
     header ("Spring campaign 2031") names none.
     """
-    lookup = header_lookup(aliases)
+    lookup = header_lookup(aliases, columns)
+    least = min(2, len(columns))
 
     def is_header(cells: list[str]) -> bool:
-        return len({lookup.get(normalise_header(c)) for c in cells} - {None}) >= 2
+        return len({lookup.get(normalise_header(c)) for c in cells} - {None}) >= least
 
     return is_header
 
@@ -235,10 +250,11 @@ def _finish(
     header_row: int,
     body: _Body,
     aliases: Mapping[str, Iterable[str]],
+    columns: tuple[str, ...],
 ) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """Map the header, trim the cells, drop blank rows, number the rest, read Zype addresses
     in the id columns as their ids."""
-    lookup = header_lookup(aliases)
+    lookup = header_lookup(aliases, columns)
     known: dict[str, int] = {}
     unknown: list[int] = []
     for position, name in enumerate(header):
@@ -252,7 +268,7 @@ def _finish(
             )
         else:
             known[column] = position
-    _check_required(where, known, aliases)
+    _check_required(where, known, aliases, columns)
 
     cells = {column: _strip(body.column(position)) for column, position in known.items()}
     filled = np.zeros(len(body), dtype=bool)
@@ -339,11 +355,19 @@ def _fits(address: str, kind: str | None) -> bool:
     return kind is None or named is None or named == kind
 
 
-def _check_required(where: str, known: Mapping[str, int], aliases: Mapping[str, Any]) -> None:
+def _check_required(
+    where: str, known: Mapping[str, int], aliases: Mapping[str, Any], wanted: tuple[str, ...]
+) -> None:
     def accepted(*columns: str) -> str:
         names = [c for column in columns for c in (column, *aliases.get(column, ()))]
         return ", ".join(_display(n) for n in dict.fromkeys(names))
 
+    if wanted == CODE_ONLY:
+        if "code" not in known:
+            raise InputError(
+                f"{where}: missing column 'code' (accepted headers: {accepted('code')})"
+            )
+        return
     if "expiration_date" not in known:
         raise InputError(
             f"{where}: missing column 'expiration_date'"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from importer.api.engine import Attempt
-from importer.api.ops import DELETE, GET_ONE, LIST_PAGE, PROBE, UPDATE, Held, Page
+from importer.api.ops import DELETE, FIND_CODE, GET_ONE, LIST_PAGE, PROBE, UPDATE, Held, Page
 from importer.api.wire import Answer
 from importer.errors import (
     ApiUnavailableError,
@@ -133,3 +133,65 @@ def test_reads_stop_the_run_rather_than_give_a_partial_answer() -> None:
         LIST_PAGE.gave_up(Page(()), Attempt(), ServerError("down"))
     with pytest.raises(Interrupted):
         GET_ONE.stopped(ID, Attempt())
+
+
+def _listed(*items: dict[str, Any]) -> Answer:
+    return Answer(200, {"response": list(items), "pagination": {"next": None}})
+
+
+HEXLIKE = "c0ffee" * 4  # a code shaped like an id: GET /{code} could read it as an id
+
+
+@pytest.mark.parametrize(
+    ("code", "answers", "found", "requests"),
+    [
+        # the path by code answers the object itself
+        ("PROMO1", [Answer(200, {"response": item()})], ID, ["GET /redemption_codes/PROMO1"]),
+        ("promo1", [Answer(200, {"response": item()})], ID, ["GET /redemption_codes/promo1"]),
+        ("PROMO1", [message(404, "Redemption code not found")], None,
+         ["GET /redemption_codes/PROMO1"]),
+        # an answer for another code (the path read it as someone's id): the list filter settles
+        ("PROMO1", [Answer(200, {"response": item("OTHER")}), _listed(item("XPROMO1", "b2" * 12))],
+         None, ["GET /redemption_codes/PROMO1", "GET /redemption_codes"]),
+        # an id-shaped code goes to the list filter at once, matched exactly
+        (HEXLIKE, [_listed(item("X" + HEXLIKE, "b2" * 12), item(HEXLIKE.upper()))], ID,
+         ["GET /redemption_codes"]),
+        (HEXLIKE, [_listed()], None, ["GET /redemption_codes"]),
+    ],
+)  # fmt: skip
+def test_find_code_by_its_code(
+    code: str, answers: list[Answer], found: str | None, requests: list[str]
+) -> None:
+    sent: list[str] = []
+    gen = FIND_CODE.steps(code, Attempt())
+    request = next(gen)
+    result: Any = None
+    for answer in answers:
+        sent.append(request.describe())
+        if request.path == "":
+            assert ("code", code) in request.params
+        try:
+            request = gen.send(answer)
+        except StopIteration as stop:
+            result = stop.value
+            break
+    assert sent == requests
+    assert (result.api_id if result is not None else None) == found
+
+
+@pytest.mark.parametrize(
+    ("answer", "raised"),
+    [
+        (Answer(200, {"response": {}}), ServerError),
+        (Answer(404, "<html>nope</html>"), ApiUnavailableError),
+        (message(401, "no"), AuthError),
+        (message(503, "down"), ServerError),
+    ],
+)
+def test_find_code_never_takes_a_bad_answer_for_absent(
+    answer: Answer, raised: type[Exception]
+) -> None:
+    with pytest.raises(raised):
+        drive(FIND_CODE, "PROMO1", [answer])
+    with pytest.raises(ApiUnavailableError, match="could not read"):
+        FIND_CODE.gave_up("PROMO1", Attempt(), ServerError("down"))

@@ -372,6 +372,15 @@ def test_busy_message_names_pid_and_start_time(tmp_path: Path) -> None:
         ("deleting", "delete:rejected", "created"),
         ("created", "update:updated", "created"),
         ("created", "update:kept", "created"),
+        ("", "revoke", "deleting"),  # a listed code, marked with its looked-up id
+        ("found", "revoke", "deleting"),
+        ("deleting", "revoke", "deleting"),  # killed: marked again before the DELETE
+        ("deleting", "revoke:deleted", "deleted"),
+        ("deleting", "revoke:kept", "found"),
+        ("deleting", "revoke:pending", "found"),
+        ("deleting", "revoke:rejected", "found"),
+        ("deleting", "revoke:failed", "deleting"),  # may have been applied: read again
+        ("deleting", "revoke:sending", "deleting"),
     ],
 )
 def test_transition(state: str, event: str, after: str) -> None:
@@ -387,6 +396,9 @@ def test_transition(state: str, event: str, after: str) -> None:
         ("deleted", "delete:deleted"),
         ("sending", "delete:deleted"),
         ("created", "generate"),  # a created code keeps its code
+        ("deleted", "revoke"),  # a revoked code is never sent again
+        ("created", "revoke"),  # revoke never takes another command's row
+        ("found", "delete"),
     ],
 )
 def test_transitions_the_journal_refuses(state: str, event: str) -> None:
@@ -441,3 +453,30 @@ def test_a_full_disk_mid_run_is_a_journal_error_naming_the_file(tmp_path: Path) 
     finally:
         with contextlib.suppress(JournalError):
             journal.close()
+
+
+def test_a_revoke_mark_stores_the_looked_up_id_in_its_commit(tmp_path: Path) -> None:
+    path = tmp_path / "list.revoke.journal"
+    listed = [Record(n + 2, f"code:LEAK{n}", f"LEAK{n}", "", "", "") for n in range(3)]
+    ids = {r.key: f"{n:024x}" for n, r in enumerate(listed)}
+    journal = open_journal(path)
+    try:
+        journal.mark_revoking(listed, ids)
+        journal.record(listed[0], Outcome(Status.DELETED, http_status=204), "revoke")
+        # What a kill -9 now leaves on disk: the marks and their ids, not the buffered outcome.
+        with sqlite3.connect(path) as db:
+            rows = sorted(db.execute("SELECT key, status, api_id FROM rows"))
+        assert rows == [(r.key, "deleting", ids[r.key]) for r in listed]
+        journal.record(listed[1], Outcome(Status.KEPT), "revoke")
+    finally:
+        journal.close()
+    reopened = open_journal(path)
+    try:
+        assert reopened.entries[listed[0].key].status == "deleted"
+        assert reopened.entries[listed[0].key].api_id == ids[listed[0].key]
+        assert reopened.entries[listed[1].key].status == "found"
+        assert reopened.entries[listed[2].key].status == "deleting"
+        with pytest.raises(JournalError):
+            reopened.mark_revoking([listed[0]], ids)  # revoked: never marked again
+    finally:
+        reopened.close()

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from importer.config import InputConfig
 from importer.models import Record, RowIssue
-from importer.rules.validate import Checked, generated_key, validate
+from importer.rules.validate import Checked, generated_key, validate, validate_codes
 from importer.sheet.load import COLUMNS, Sheet
 
 TODAY = date(2026, 6, 15)
@@ -424,6 +424,39 @@ def test_every_issue_code_is_in_both_tables_and_the_readme() -> None:
 
     tables = (module.__doc__ or "").split("=====\n")
     documented = re.findall(r"^([a-z][a-z-]+) ", tables[2] + "\n" + tables[5], re.M)
-    assert set(documented) == {issue for _, issue, _, _ in RULES} | {"duplicate-code"}
+    # duplicates, and the list of codes' missing-code, have tests of their own
+    assert set(documented) == {issue for _, issue, _, _ in RULES} | {
+        "duplicate-code",
+        "missing-code",
+    }
     readme = (Path(module.__file__).parents[2] / "README.md").read_text()
     assert [code for code in documented if f"`{code}`" not in readme] == []
+
+
+# -- a list of codes (revoke) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("codes", "valid", "issues"),
+    [
+        (["AAA1", "bbb-2", "C_3"], ["AAA1", "bbb-2", "C_3"], []),
+        (["AAA1", "aaa1"], ["AAA1"], [(3, "duplicate-code", "duplicate of row 2")]),
+        (["=HYPERLINK(1)"], [], [(2, "bad-code", "code '=HYPERLINK(1)' may only contain")]),
+        (["1.23457E+11"], [], [(2, "code-lost-digits", "")]),
+        (["2-Sep"], [], [(2, "code-as-date", "")]),
+        (["SAVE\u200b10"], [], [(2, "invisible-character", "")]),
+        (["A" * 65], [], [(2, "code-too-long", "")]),
+        (["", "AAA1"], ["AAA1"], [(2, "missing-code", "no code on this line")]),
+    ],
+)
+def test_a_list_of_codes_is_checked_by_the_code_rules_alone(
+    codes: list[str], valid: list[str], issues: list[tuple[int, str, str]]
+) -> None:
+    checked = validate_codes(sheet(*({"code": c} for c in codes)), CONFIG)
+    assert [r.code for r in checked.records] == valid
+    assert all(r.key == "code:" + r.code.upper() for r in checked.records)
+    assert all(r.fingerprint == "||" for r in checked.records)
+    found = [(i.row, i.code, i.message) for i in checked.issues]
+    assert [(row, code) for row, code, _ in found] == [(row, code) for row, code, _ in issues]
+    for (_, _, message), (_, _, wanted) in zip(found, issues, strict=True):
+        assert message.startswith(wanted)

@@ -16,7 +16,7 @@ from openpyxl import Workbook
 from importer.config import InputConfig
 from importer.errors import InputError
 from importer.rules.validate import validate
-from importer.sheet.load import Sheet, load, normalise_header
+from importer.sheet.load import CODE_ONLY, Sheet, load, normalise_header
 from importer.sheet.pasted import strip
 
 VID = "5f1a2b3c4d5e6f7a8b9c0d11"
@@ -755,3 +755,44 @@ def test_random_csv_text_never_crashes(tmp_path: Path, body: str) -> None:
         assert checked.rows == len(sheet.frame)
         return
     assert message.startswith(str(path))
+
+
+# -- a list of codes (revoke): the code column alone --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "codes"),
+    [
+        ("Code\nAAA1\nBBB2\n", ["AAA1", "BBB2"]),
+        ("Promo Code\n AAA1 \n\nBBB2\n", ["AAA1", "BBB2"]),  # trimmed; blank lines dropped
+        # an old results file: its code column is read, everything else ignored
+        ("row,status,code,id,error\n2,created,AAA1,x,\n3,invalid,,,no date\n", ["AAA1", ""]),
+        # a title above the header is passed over, as for a sheet of codes to create
+        ("Leaked on 2031-01-02\nCoupon\n00123\nNA\n", ["00123", "NA"]),
+        # a sheet of codes to create is a list of codes too
+        ("code,expiration_date,video_id\nAAA1,2031-01-01,x\n", ["AAA1"]),
+    ],
+)
+def test_a_list_of_codes_needs_only_its_code_column(
+    tmp_path: Path, text: str, codes: list[str]
+) -> None:
+    sheet = load(write(tmp_path, text), CONFIG, columns=CODE_ONLY)
+    assert list(sheet.frame.columns) == ["code", "row"]
+    assert sheet.frame["code"].tolist() == codes
+
+
+def test_a_list_of_codes_from_a_workbook(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path, {"Leaked": [["Redemption Code", "Where"], [12345, "web"], ["X-1"]]})
+    sheet = load(path, CONFIG, columns=CODE_ONLY)
+    assert sheet.frame["code"].tolist() == ["12345", "X-1"]
+    assert sheet.frame["row"].tolist() == [2, 3]
+    assert any("ignoring unknown columns: Where" in w for w in sheet.warnings)
+
+
+def test_a_list_without_a_code_column_is_one_line_naming_the_accepted_headers(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(
+        InputError, match=r"missing column 'code' \(accepted headers: Code, Promo Code, "
+    ):
+        load(write(tmp_path, "Expires,Video ID\n2031-01-01,x\n"), CONFIG, columns=CODE_ONLY)

@@ -9,6 +9,7 @@ operation      item                                   result
 ``PROBE``      nothing                                True, or the run stops (not the API)
 ``LIST_PAGE``  filters and a page number              the page's codes and the next page
 ``GET_ONE``    an API id                              the code, or None when Zype has none
+``FIND_CODE``  a code string                          the code, or None when Zype has none
 =============  =====================================  ==========================================
 
 An operation only builds requests (:mod:`importer.api.wire`) and reads answers; waiting, pacing,
@@ -17,13 +18,14 @@ and a row in the CLI's table of commands.
 """
 
 from importer.api.ops.create import CREATE, Create, settle
-from importer.api.ops.read import GET_ONE, LIST_PAGE, PROBE, Page, Probe
+from importer.api.ops.read import FIND_CODE, GET_ONE, LIST_PAGE, PROBE, Page, Probe
 from importer.api.ops.rows import Held, RowOutcomes
 from importer.api.ops.write import DELETE, UPDATE, Delete, Update
 
 __all__ = [
     "CREATE",
     "DELETE",
+    "FIND_CODE",
     "GET_ONE",
     "LIST_PAGE",
     "PROBE",

@@ -1,4 +1,5 @@
-"""Read what the API holds: the probe before a command writes, list pages, one code by id.
+"""Read what the API holds: the probe before a command writes, list pages, one code by id,
+one code by its code string.
 
 Reads change nothing, so a read the engine gives up on cannot be left half-done: it stops the
 run (:class:`~importer.errors.ApiUnavailableError`, exit 3) rather than let undo or update act
@@ -93,6 +94,45 @@ class GetOne(_Reads):
         raise AssertionError("unreachable")  # pragma: no cover - raise_for raised
 
 
+class FindCode(_Reads):
+    """One code by its code string: ``GET /redemption_codes/{code}``, or None when Zype has none.
+
+    NOTES: that path takes an id or a code, and answers the object itself (one request, no page
+    to read through). A code shaped like an id (24 hex characters) could be read there as some
+    other code's id, so it, and any answer whose code is not the one asked for, goes through the
+    list filter ``?code=`` instead, matched exactly (ignoring case, as Zype's "taken" does).
+    """
+
+    def steps(self, item: str, state: Attempt) -> Steps[wire.LiveCode | None]:
+        if not wire.is_api_id(item):
+            request = wire.get(item)
+            answer = yield request
+            if answer.status == 200:
+                obj = wire.code_object(answer)
+                if obj is None:
+                    raise ServerError("HTTP 200 without the code", http_status=200)
+                live = wire.live_code(obj)
+                if live.code.casefold() == item.casefold():
+                    return live
+            elif answer.status == 404 and wire.is_refusal(answer):
+                return None
+            else:
+                wire.raise_for(answer, request)
+        request = wire.find(item)
+        answer = yield request
+        if answer.status == 200:
+            listed = wire.code_list(answer)
+            if listed is None:
+                raise ServerError("a lookup answered HTTP 200 without a list", http_status=200)
+            for live in wire.by_id(listed[0]).values():
+                if live.code.casefold() == item.casefold():
+                    return live
+            return None
+        wire.raise_for(answer, request)
+        raise AssertionError("unreachable")  # pragma: no cover - raise_for raised
+
+
 PROBE = Probe()
 LIST_PAGE = ListPage()
 GET_ONE = GetOne()
+FIND_CODE = FindCode()

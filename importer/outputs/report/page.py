@@ -28,6 +28,8 @@ TONES: Mapping[str, str] = MappingProxyType(
         "missing": "bad",
         "changed": "bad",
         "not created": "muted",
+        "revoked": "good",
+        "not found": "muted",
     }
 )
 

@@ -53,6 +53,10 @@ ISSUES: Mapping[str, Reason] = MappingProxyType(
             "Each code may appear once, capitals or not: delete the repeated row or give it "
             "another code. The first row with the code is kept and sent.",
         ),
+        "missing-code": Reason(
+            "The line holds no code",
+            "Put the code in the code column of the list, or delete the line.",
+        ),
         "missing-expiration": Reason(
             "No expiration date",
             "Fill in the date the code stops working, for example 2031-12-31.",
