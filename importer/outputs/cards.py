@@ -1,9 +1,18 @@
-"""Print-ready cards: a placeholder until the renderer lands (see the branch's next commits)."""
+"""Print-ready cards: the Card record the command hands over, and a placeholder renderer.
+
+The renderer (a streaming PDF and zip writer) is not in this branch yet: both writers refuse
+with a one-line error (exit 2) and, through the atomic write, leave no file behind.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import BinaryIO, NamedTuple
+
+from importer.errors import OutputError
+
+#: What the placeholder writers say.
+NOT_YET = "cards: the card renderer is not in this build yet; nothing was written"
 
 
 class Card(NamedTuple):
@@ -25,9 +34,9 @@ class Card(NamedTuple):
 
 def write_pdf(handle: BinaryIO, cards: Iterable[Card], *, page: str, logo: bytes | None) -> int:
     """Write the cards as a PDF; return the number of pages."""
-    raise NotImplementedError
+    raise OutputError(NOT_YET)
 
 
 def write_zip(handle: BinaryIO, cards: Iterable[Card], *, image: str) -> int:
     """Write one image per card and ``index.csv`` as a zip; return the number of cards."""
-    raise NotImplementedError
+    raise OutputError(NOT_YET)
