@@ -11,10 +11,12 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import latency, lifecycle, million, naive, rate, sheets, throughput
+from bench import cards, latency, lifecycle, million, naive, rate, sheets, throughput
 from bench.harness import ROOT, Row, machine
 
-BENCHMARKS = {m.NAME: m for m in (throughput, rate, latency, million, naive, sheets, lifecycle)}
+BENCHMARKS = {
+    m.NAME: m for m in (throughput, rate, latency, million, naive, sheets, lifecycle, cards)
+}
 OUT = ROOT / "bench" / "out"
 
 

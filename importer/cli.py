@@ -1,4 +1,4 @@
-"""The ``zype-import`` command line: run, validate, undo, audit, revoke, status, sandbox.
+"""The ``zype-import`` command line: run, validate, undo, audit, revoke, status, cards, sandbox.
 
 Every error the user can cause ends as one line on stderr and the contract's exit code, never a
 traceback. The API key comes only from the environment and is scrubbed from every log record.
@@ -45,6 +45,7 @@ COMMANDS = {
     "audit": "what Zype holds now for every row; nothing is changed",
     "revoke": "delete a list of codes made anywhere (leaked ones), never a redeemed one",
     "status": "what the journal knows",
+    "cards": "print-ready cards (PDF) or QR images (zip) of the created codes; sends nothing",
     "sandbox": "serve a local imitation of the API",
 }
 #: The commands that read a sheet and take the same options (:func:`_common`).
@@ -60,6 +61,8 @@ EXAMPLES = {
     "revoke": "example:\n  zype-import revoke leaked.csv          # shows what it would do\n"
     "  zype-import revoke leaked.csv --yes    # deletes every unredeemed listed code",
     "status": "example:\n  zype-import status --journal promo_codes.results.journal",
+    "cards": "example:\n  zype-import cards promo_codes.xlsx   # writes promo_codes.cards.pdf\n"
+    "  zype-import cards promo_codes.xlsx --output codes.zip   # one PNG per code",
     "sandbox": "example:\n  zype-import sandbox --port 8808 --faults latency=0.05,error_rate=0.1",
 }
 
@@ -210,6 +213,21 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--results", metavar="FILE", help="the results file the run wrote")
     status.add_argument("--journal", metavar="FILE", help="the journal to read")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
+    cards = commands["cards"]
+    cards.add_argument("input", help="the spreadsheet that was run")
+    cards.add_argument("--config", metavar="FILE", help="YAML settings (see config/default.yaml)")
+    cards.add_argument("--results", metavar="FILE", help="the results file the run wrote")
+    cards.add_argument("--journal", metavar="FILE", help="journal (default: beside the results)")
+    cards.add_argument(
+        "--sheet", metavar="NAME", help="workbook sheet (default: the first with a header)"
+    )
+    cards.add_argument(
+        "--output", metavar="FILE", help="FILE.pdf or FILE.zip (default: INPUT.cards.pdf)"
+    )
+    cards.add_argument("--summary", metavar="FILE", help="also write the figures as JSON")
+    cards.add_argument("--log-file", metavar="FILE", help="also log to FILE")
+    cards.add_argument("--no-progress", action="store_true", help="no progress bar or lines")
+    _verbosity(cards)
     sandbox = commands["sandbox"]
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8808)
@@ -321,6 +339,27 @@ def _run(args: argparse.Namespace) -> int:
     )
 
 
+def _cards(args: argparse.Namespace) -> int:
+    """cards: reads the sheet and the journal only; no key is read, no request sent."""
+    from importer.commands.cards import cards_file
+    from importer.commands.run import Paths
+
+    settings = load_settings(args.config, **{"input.sheet": args.sheet})
+    _setup_logging(args.verbosity, args.log_file, [])
+    paths = Paths.for_input(
+        args.input, args.results or settings.output.results, args.journal or settings.journal.path
+    )
+    return cards_file(
+        paths,
+        settings,
+        today=date.today(),
+        output=Path(args.output) if args.output else None,
+        summary=Path(args.summary) if args.summary else None,
+        quiet=args.verbosity < 0,
+        progress=not args.no_progress,
+    )
+
+
 def _status(args: argparse.Namespace) -> int:
     from importer.commands.run import Paths
 
@@ -390,6 +429,8 @@ def _main(args: argparse.Namespace) -> int:
             return _run(args)
         if args.command == "status":
             return _status(args)
+        if args.command == "cards":
+            return _cards(args)
         from importer.sandbox import serve  # aiohttp.web: only loaded to serve
 
         # Its own variable: the sandbox prints its key, which must never be the real one.

@@ -12,11 +12,14 @@ import dataclasses
 import ipaddress
 import math
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -130,6 +133,30 @@ class NotifyConfig:
     timeout: float = 5.0
 
 
+#: The page sizes ``cards.page`` takes, as written in the config.
+CARD_PAGES = ("A4", "Letter")
+#: What ``cards.image`` takes: the picture format of each code in a ``--output FILE.zip``.
+CARD_IMAGES = ("png", "svg")
+
+
+@dataclass(frozen=True)
+class CardsConfig:
+    """Print-ready cards (``zype-import cards``)."""
+
+    #: ``A4`` or ``Letter``.
+    page: str = "A4"
+    #: The heading printed on every card ("" for none).
+    title: str = "Your promo code"
+    #: What the QR code holds: an http(s) URL with ``{code}`` filled in; None: the bare code.
+    url: str | None = None
+    #: The expiry line: ``{date}`` with a strftime format after the colon.
+    expiry: str = "Valid until {date:%-d %B %Y}"
+    #: A PNG or JPEG printed in a corner of every card; None: no logo.
+    logo: str | None = None
+    #: ``png`` or ``svg``: the zip's images.
+    image: str = "png"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of a run."""
@@ -141,6 +168,7 @@ class Settings:
     journal: JournalConfig = field(default_factory=JournalConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    cards: CardsConfig = field(default_factory=CardsConfig)
 
 
 #: What a code (and so a prefix or an alphabet for generated ones) may be made of.
@@ -152,6 +180,8 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CHOICES = {
     "api.key_in": ("query", "header"),
     "journal.synchronous": ("NORMAL", "FULL"),
+    "cards.page": CARD_PAGES,
+    "cards.image": CARD_IMAGES,
 }
 _POSITIVE = {
     "input.max_code_length",
@@ -254,10 +284,26 @@ def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
 
     if key == "input.aliases":
         return _coerce_aliases(key, value, source)
-    if key in ("input.sheet", "journal.path", "output.results", "output.summary"):
+    if key in ("input.sheet", "journal.path", "output.results", "output.summary", "cards.logo"):
         if value is None or isinstance(value, str):
             return value
         raise bad("a string")
+    if key == "cards.url":
+        if value is None:
+            return value
+        if not isinstance(value, str):
+            raise bad("a string")
+        problem = url_template_problem(value)
+        if problem:
+            raise ConfigError(f"{source}: 'cards.url' {problem}, got {value!r}")
+        return value
+    if key == "cards.expiry":
+        if not isinstance(value, str):
+            raise bad("a string")
+        problem = expiry_problem(value)
+        if problem:
+            raise ConfigError(f"{source}: 'cards.expiry' {problem}, got {value!r}")
+        return value
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise bad("true or false")
@@ -281,6 +327,8 @@ def _coerce(key: str, default: Any, value: Any, source: str) -> Any:
         choices = _CHOICES.get(key)
         if choices is not None:
             normal = value.upper() if key == "journal.synchronous" else value.lower()
+            if key.startswith("cards."):  # A4, Letter: matched in any case, kept as documented
+                normal = {choice.lower(): choice for choice in choices}.get(value.lower(), value)
             if normal not in choices:
                 raise bad("one of " + ", ".join(choices))
             return normal
@@ -320,3 +368,66 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _placeholders(template: str) -> list[tuple[str, str, str | None]]:
+    """The ``{name:spec!conversion}`` fields of a :meth:`str.format` template, in order;
+    ValueError for unbalanced braces."""
+    return [
+        (name, spec or "", conversion)
+        for _, name, spec, conversion in string.Formatter().parse(template)
+        if name is not None
+    ]
+
+
+def url_template_problem(template: str) -> str:
+    """Why *template* is no ``cards.url`` ("" if it is one): it must hold ``{code}`` (and no
+    other placeholder) and be an ``http://`` or ``https://`` URL once filled in."""
+    try:
+        fields = _placeholders(template)
+    except ValueError:
+        return "has an unbalanced { or } (write {{ or }} for a brace itself)"
+    for name, spec, conversion in fields:
+        if name != "code":
+            return f"has an unknown placeholder {{{name}}} (only {{code}} is filled in)"
+        if spec or conversion:
+            return "takes {code} as it is, with no format after it"
+    if not fields:
+        return "must contain {code}, where each card's code goes"
+    parts = urlsplit(fill_url(template, "CODE"))
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return "must be an http:// or https:// URL"
+    if any(char.isspace() for char in template):
+        return "must be a URL without spaces"
+    return ""
+
+
+def fill_url(template: str, code: str) -> str:
+    """``cards.url`` with *code* in place of ``{code}`` (codes hold only URL-safe characters)."""
+    return template.format(code=code)
+
+
+def expiry_problem(template: str) -> str:
+    """Why *template* is no ``cards.expiry`` ("" if it is one): it must hold ``{date}``, with an
+    optional strftime format (``{date:%-d %B %Y}``), and no other placeholder."""
+    try:
+        fields = _placeholders(template)
+    except ValueError:
+        return "has an unbalanced { or } (write {{ or }} for a brace itself)"
+    for name, _, conversion in fields:
+        if name != "date":
+            return f"has an unknown placeholder {{{name}}} (only {{date}} is filled in)"
+        if conversion:
+            return "takes {date} with a strftime format only, e.g. {date:%d %B %Y}"
+    if not fields:
+        return "must contain {date}, where each card's expiry date goes"
+    try:
+        expiry_text(template, date(2031, 12, 31))
+    except (ValueError, TypeError) as exc:
+        return f"cannot format a date ({exc})"
+    return ""
+
+
+def expiry_text(template: str, day: date) -> str:
+    """``cards.expiry`` for *day*: ``Valid until 31 December 2031`` by default."""
+    return template.format(date=day)

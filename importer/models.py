@@ -127,6 +127,8 @@ class Outcome:
     issue: str = ""
     #: What the API now holds (date|kind|id), when an operation changed it (``updated``).
     fingerprint: str = ""
+    #: The title Zype gives what the code unlocks (``content_title``), when the answer had one.
+    content_title: str = ""
 
 
 class ResultLine(NamedTuple):

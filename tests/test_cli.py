@@ -38,7 +38,7 @@ def test_no_command_is_usage_error() -> None:
     assert info.value.code == 2
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "status", "sandbox"])
+@pytest.mark.parametrize("command", ["run", "validate", "status", "cards", "sandbox"])
 def test_every_command_has_help_with_an_example(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -179,7 +179,7 @@ def test_every_option_and_command_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     for option in _options(build_parser()) - {"--help", "--version"}:
         assert f"`{option}" in readme, option
-    for command in ("run", "validate", "undo", "audit", "revoke", "status", "sandbox"):
+    for command in ("run", "validate", "undo", "audit", "revoke", "status", "cards", "sandbox"):
         assert f"zype-import {command}" in readme, command
 
 

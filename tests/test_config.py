@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from importer.config import _SPELLED_OTHERWISE, Settings, load_settings
+from importer.config import (
+    _SPELLED_OTHERWISE,
+    CardsConfig,
+    Settings,
+    expiry_text,
+    fill_url,
+    load_settings,
+)
 from importer.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +76,17 @@ def test_aliases_replace_one_column_and_keep_the_others(tmp_path: Path) -> None:
         ("codes:\n  prefix: 'X Y'\n", "'codes.prefix' must be letters, digits, - and _ only"),
         ("api:\n  url: ftp://example.org\n", "'api.url' must be an http:// or https:// URL"),
         ("codes:\n  prefix: ABCDEFGHIJ\n  length: 60\n", "make 70-character codes"),
+        ("cards:\n  url: https://watch.example.tv/redeem\n", "'cards.url' must contain {code}"),
+        ("cards:\n  url: https://x.tv/r?c={code}&u={user}\n", "unknown placeholder {user}"),
+        ("cards:\n  url: ftp://x.tv/{code}\n", "'cards.url' must be an http:// or https://"),
+        ("cards:\n  url: 'javascript:alert({code})'\n", "must be an http:// or https:// URL"),
+        ("cards:\n  url: https://x.tv/{code\n", "'cards.url' has an unbalanced {"),
+        ("cards:\n  url: https://x.tv/{code:>9}\n", "'cards.url' takes {code} as it is"),
+        ("cards:\n  expiry: Valid until {when}\n", "'cards.expiry' has an unknown placeholder"),
+        ("cards:\n  expiry: Valid for a year\n", "'cards.expiry' must contain {date}"),
+        ("cards:\n  page: A5\n", "'cards.page' must be one of A4, Letter"),
+        ("cards:\n  image: gif\n", "'cards.image' must be one of png, svg"),
+        ("cards:\n  colour: red\n", "unknown key 'cards.colour'"),
     ],
 )
 def test_bad_config_is_one_line_naming_file_and_key(
@@ -120,3 +139,16 @@ def test_rate_is_a_number_or_auto(value: object, auto: bool, rate: float) -> Non
 def test_auto_rate_settings_are_checked(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(**overrides)
+
+
+def test_cards_settings_are_read_and_normalised(tmp_path: Path) -> None:
+    path = tmp_path / "cards.yaml"
+    path.write_text(
+        "cards:\n  page: letter\n  image: SVG\n  url: https://watch.example.tv/r?code={code}\n"
+        "  expiry: 'Expires {date:%d.%m.%Y}'\n  title: ''\n"
+    )
+    cards = load_settings(path).cards
+    assert (cards.page, cards.image, cards.title) == ("Letter", "svg", "")
+    assert fill_url(cards.url or "", "AB-12") == "https://watch.example.tv/r?code=AB-12"
+    assert expiry_text(cards.expiry, date(2031, 12, 31)) == "Expires 31.12.2031"
+    assert expiry_text(CardsConfig().expiry, date(2031, 1, 5)) == "Valid until 5 January 2031"

@@ -256,6 +256,8 @@ class LiveCode:
     redeemed_at: str
     expired: bool
     nice_code: str = ""
+    #: The title of what the code unlocks, as Zype names it (``content_title``); "" if absent.
+    content_title: str = ""
 
     @property
     def fingerprint(self) -> str:
@@ -297,7 +299,15 @@ def live_code(obj: dict[str, Any]) -> LiveCode:
         redeemed_at=str(redeemed_at) if redeemed_at else "",
         expired=_flag(obj, "expired"),
         nice_code=str(obj.get("nice_code") or ""),
+        content_title=content_title(obj),
     )
+
+
+def content_title(obj: dict[str, Any]) -> str:
+    """The code object's ``content_title`` (what it unlocks, as Zype names it), stripped; ""
+    when absent or not text."""
+    title = obj.get("content_title")
+    return title.strip() if isinstance(title, str) else ""
 
 
 def date_part(value: Any) -> str:

@@ -2,7 +2,8 @@
 
 :mod:`~importer.commands.run` (``run`` and ``validate``: sheet -> rules -> journal -> api ->
 outputs), :mod:`~importer.commands.undo`, :mod:`~importer.commands.audit`,
-:mod:`~importer.commands.revoke` and :mod:`~importer.commands.status`;
+:mod:`~importer.commands.revoke`, :mod:`~importer.commands.status` and
+:mod:`~importer.commands.cards` (sheet and journal -> printed cards, nothing sent);
 :mod:`~importer.commands.context` is the run context every command that talks to the API opens
 (journal lock, signals, session, progress, summary, exit code). A command never imports another
 command: what two of them share belongs to a stage (the sheet checked in

@@ -234,7 +234,12 @@ def decide_update(change: Held, live: LiveCode | None) -> Outcome | None:
             ),
         )
     if live.holds(change.record):
-        return Outcome(Status.UPDATED, api_id=change.api_id, fingerprint=live.fingerprint)
+        return Outcome(
+            Status.UPDATED,
+            api_id=change.api_id,
+            fingerprint=live.fingerprint,
+            content_title=live.content_title,
+        )
     return None
 
 

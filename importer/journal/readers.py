@@ -1,5 +1,7 @@
-"""Reading a journal without its lock: for ``status`` and ``validate``, which must neither
-block a running import nor be blocked by one (SQLite's WAL gives them a consistent snapshot)."""
+"""Reading a journal without its lock: for ``status``, ``validate`` and ``cards``, which must
+neither block a running import nor be blocked by one (SQLite's WAL gives them a consistent
+snapshot). A reader never migrates: columns added since a journal was made are read only when
+present, so an old journal stays readable as it is."""
 
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from typing import Any, NamedTuple
 
 from importer.errors import JournalError, UsageError
 from importer.journal.states import Entry
-from importer.journal.store import _load_entries, describe
-from importer.models import Status
+from importer.journal.store import Created, _load_entries, describe
+from importer.models import Record, Status
 
 
 @contextlib.contextmanager
@@ -121,3 +123,30 @@ def new_rows_since(db: sqlite3.Connection, started: float) -> int:
         return 0
     (count,) = db.execute("SELECT count(*) FROM rows WHERE born >= ?", (started,)).fetchone()
     return int(count)
+
+
+# -- readers for ``cards`` (read-only, no lock) -----------------------------------------------
+def created_codes(db: sqlite3.Connection) -> list[Created]:
+    """Every code the journal records as ``created`` (updated ones included: they stay
+    ``created``, with the values Zype now holds), in row order, rows no longer in the sheet
+    included. A code an undo is deleting (``deleting``) is not among them.
+
+    ``content_title`` is "" for journals made before that column existed.
+    """
+    have = {row[1] for row in db.execute("PRAGMA table_info(rows)")}
+    title = "content_title" if "content_title" in have else "''"
+    created = "COALESCE(created_at, updated)" if "created_at" in have else "updated"
+    rows = db.execute(
+        f"SELECT key, row, code, fingerprint, status, api_id, {created}, {title}"
+        " FROM rows WHERE status = 'created' ORDER BY row, key"
+    )
+    return [
+        Created(Record.from_fingerprint(row, key, code, fp), api_id, status, at, name or "")
+        for key, row, code, fp, status, api_id, at, name in rows
+    ]
+
+
+def bound_target(db: sqlite3.Connection) -> str | None:
+    """The API the journal is tied to (``sandbox`` or a URL), or None if it never was."""
+    row = db.execute("SELECT value FROM meta WHERE name = 'target'").fetchone()
+    return None if row is None else str(row[0])

@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS rows (
     updated REAL NOT NULL,
     born REAL,
     created_at REAL,
-    updates INTEGER NOT NULL DEFAULT 0
+    updates INTEGER NOT NULL DEFAULT 0,
+    content_title TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (
     name TEXT PRIMARY KEY,
@@ -63,6 +64,9 @@ _ADDED_COLUMNS = {
         "born": "REAL",
         "created_at": "REAL",
         "updates": "INTEGER NOT NULL DEFAULT 0",
+        # What the code unlocks as Zype titles it (``content_title``); "" for codes created
+        # before this column, or when the answer had none (``cards`` then names the kind).
+        "content_title": "TEXT NOT NULL DEFAULT ''",
     },
 }
 
@@ -85,6 +89,8 @@ class Created(NamedTuple):
     status: str
     #: When it was created (epoch seconds, this machine's clock).
     created_at: float
+    #: What it unlocks as Zype titles it ("" when unknown: created before the journal kept it).
+    content_title: str = ""
 
 
 def _guarded(method: Callable[P, T]) -> Callable[P, T]:
@@ -243,9 +249,11 @@ class Journal:
             for record, source in adopted:
                 self._db.execute(
                     "INSERT INTO rows (key, row, code, fingerprint, status, api_id, nice_code,"
-                    " error, http_status, attempts, unsure, updated, born, created_at, updates)"
+                    " error, http_status, attempts, unsure, updated, born, created_at, updates,"
+                    " content_title)"
                     " SELECT ?, ?, ?, fingerprint, status, api_id, nice_code, error, http_status,"
-                    " attempts, unsure, ?, ?, created_at, updates FROM rows WHERE key = ?",
+                    " attempts, unsure, ?, ?, created_at, updates, content_title FROM rows"
+                    " WHERE key = ?",
                     (record.key, record.row, record.code, now, now, source),
                 )
                 entry = self.entries[source]
@@ -342,6 +350,8 @@ class Journal:
         )
         self.entries[record.key] = entry
         now = time.time()
+        # A create (again) and an update name what the code now unlocks; a delete keeps it.
+        retitle = operation != "delete"
         self._buffer.append(
             (
                 *entry[:8],
@@ -349,6 +359,8 @@ class Journal:
                 state == Status.DELETED,
                 now if state == Status.CREATED else None,
                 int(outcome.status == Status.UPDATED),
+                retitle,
+                outcome.content_title,
                 record.key,
             )
         )
@@ -374,7 +386,8 @@ class Journal:
                 "UPDATE rows SET fingerprint = ?, status = ?, api_id = ?, nice_code = ?,"
                 " error = ?, http_status = ?, attempts = ?, unsure = ?, updated = ?,"
                 " created_at = CASE WHEN ? THEN NULL ELSE COALESCE(created_at, ?) END,"
-                " updates = updates + ? WHERE key = ?",
+                " updates = updates + ?,"
+                " content_title = CASE WHEN ? THEN ? ELSE content_title END WHERE key = ?",
                 self._buffer,
             )
             self._buffer.clear()

@@ -28,14 +28,17 @@ def check_writable(path: Path, what: str) -> None:
     os.unlink(tmp)
 
 
-def atomic_write(path: Path, write: Any, *, encoding: str = "utf-8") -> None:
+def atomic_write(
+    path: Path, write: Any, *, encoding: str | None = "utf-8", binary: bool = False
+) -> None:
     """Write through *write(handle)* to a temporary file beside *path*, fsync, then rename.
 
-    An :class:`OSError` (a full disk, a directory in the way) becomes an :class:`OutputError`
-    naming the file; the old file, if any, is left as it was.
+    *handle* is a text file, or with `binary` a binary one (a PDF, a zip). An :class:`OSError`
+    (a full disk, a directory in the way) becomes an :class:`OutputError` naming the file; the
+    old file, if any, is left as it was, and so is it when *write* raises anything else.
     """
     try:
-        _atomic_write(path, write, encoding)
+        _atomic_write(path, write, None if binary else encoding)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write it ({exc.strerror or exc})") from None
 
@@ -46,10 +49,15 @@ def _temp_beside(path: Path) -> tuple[int, str]:
     return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
 
 
-def _atomic_write(path: Path, write: Any, encoding: str) -> None:
+def _atomic_write(path: Path, write: Any, encoding: str | None) -> None:
     fd, tmp = _temp_beside(path)
     try:
-        with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
+        opened = (
+            os.fdopen(fd, "wb")
+            if encoding is None
+            else os.fdopen(fd, "w", encoding=encoding, newline="")
+        )
+        with opened as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())

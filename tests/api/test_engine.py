@@ -142,6 +142,14 @@ def test_backoff_ceiling_doubles_and_is_capped(failures: int, ceiling: float) ->
     ("answer", "expected"),
     [
         (created(), Outcome(Status.CREATED, api_id=ID, nice_code="PROM-O1", http_status=201)),
+        (
+            created(content_title=" The Movie "),  # kept for the printed cards
+            Outcome(Status.CREATED, ID, "PROM-O1", http_status=201, content_title="The Movie"),
+        ),
+        (
+            created(content_title=None),
+            Outcome(Status.CREATED, api_id=ID, nice_code="PROM-O1", http_status=201),
+        ),
         (Answer(200, {"response": {"_id": ID}}), ServerError),  # not 201: looked up
         (Answer(201, {"response": {}}), ServerError),
         (Answer(201, "not json"), ServerError),
@@ -586,3 +594,9 @@ async def test_a_stop_cuts_a_429_pause_short() -> None:
     sub.stopping.set()
     outcome = await asyncio.wait_for(task, 1.0)
     assert (outcome.status, outcome.unsure, sender.posts) == (Status.PENDING, False, 1)
+
+
+def test_a_code_adopted_by_a_lookup_keeps_its_title() -> None:
+    outcome = settle(record(), [item(content_title="The Movie")])
+    assert outcome is not None
+    assert (outcome.status, outcome.content_title) == (Status.CREATED, "The Movie")

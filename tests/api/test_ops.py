@@ -48,9 +48,15 @@ def test_update(held: Held, answer: Answer, expected: Status | type[Exception]) 
         assert outcome.status == expected
         if expected == Status.UPDATED:
             assert outcome.fingerprint == held.record.fingerprint.lower()
+
     else:
         with pytest.raises(expected):
             drive(UPDATE, held, [answer])
+
+
+def test_an_update_keeps_the_title_zype_now_gives() -> None:
+    outcome = drive(UPDATE, MOVED, [one(video_id=OTHER, content_title="Sequel")])
+    assert (outcome.status, outcome.content_title) == (Status.UPDATED, "Sequel")
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from importer.journal import (
     SKIP,
     Entry,
     Plan,
+    created_codes,
     open_journal,
     plan,
     transition,
@@ -480,3 +481,55 @@ def test_a_revoke_mark_stores_the_looked_up_id_in_its_commit(tmp_path: Path) -> 
             reopened.mark_revoking([listed[0]], ids)  # revoked: never marked again
     finally:
         reopened.close()
+
+
+def _created(path: Path) -> list[tuple[str, str]]:
+    with read_journal(path) as db:
+        return [(c.record.code, c.content_title) for c in created_codes(db)]
+
+
+def test_the_title_zype_gives_a_code_is_kept_and_follows_updates(tmp_path: Path) -> None:
+    path = tmp_path / "j.journal"
+    journal = open_journal(path)
+    first, second = _record("A1", row=2), _record("B2", row=3)
+    journal.mark_sending([first, second])
+    journal.record(first, Outcome(Status.CREATED, api_id="a" * 24, content_title="The Movie"))
+    journal.record(second, Outcome(Status.CREATED, api_id="b" * 24))  # an answer without one
+    journal.flush()
+    assert _created(path) == [("A1", "The Movie"), ("B2", "")]
+    moved = _record("A1", date="2032-01-31", row=2)
+    update = Outcome(
+        Status.UPDATED, api_id="a" * 24, fingerprint=moved.fingerprint, content_title="Sequel"
+    )
+    journal.record(moved, update, "update")
+    journal.record(first, Outcome(Status.KEPT, api_id="a" * 24), "update")  # changes nothing
+    journal.mark_deleting([second])
+    journal.record(second, Outcome(Status.KEPT, api_id="b" * 24), "delete")  # back to created
+    journal.close()
+    assert _created(path) == [("A1", "Sequel"), ("B2", "")]
+
+
+def test_a_journal_from_before_content_titles_is_read_as_it_is_then_migrated(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.journal"
+    old_schema = SCHEMA.replace(",\n    content_title TEXT NOT NULL DEFAULT ''", "")
+    assert "content_title" not in old_schema
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript(old_schema)
+        db.execute(
+            "INSERT INTO rows (key, row, code, fingerprint, status, api_id, updated)"
+            f" VALUES ('code:OLD1', 2, 'OLD1', '2031-01-31|video|{VIDEO}', 'created', ?, 0)",
+            ("c" * 24,),
+        )
+        db.commit()
+    assert _created(path) == [("OLD1", "")]  # read-only: no column added, none needed
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(rows)")}
+    assert "content_title" not in columns
+    journal = open_journal(path)  # a run migrates it
+    new = _record("NEW1", row=3)
+    journal.mark_sending([new])
+    journal.record(new, Outcome(Status.CREATED, api_id="d" * 24, content_title="A Film"))
+    journal.close()
+    assert _created(path) == [("OLD1", ""), ("NEW1", "A Film")]

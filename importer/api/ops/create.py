@@ -50,6 +50,7 @@ def settle(record: Record, found: Sequence[dict[str, Any]], attempts: int = 0) -
                 nice_code=live.nice_code,
                 http_status=200,
                 attempts=attempts,
+                content_title=live.content_title,
             )
         held = f"{live.kind or 'no entitlement'} {live.entitlement_id}".rstrip()
         return Outcome(
@@ -85,6 +86,7 @@ class Create(RowOutcomes):
                     nice_code=str(obj.get("nice_code") or ""),
                     http_status=201,
                     attempts=state.writes,
+                    content_title=wire.content_title(obj),
                 )
             # A proxy's page, a body without the id, a 200: the code may exist without our
             # knowing its id. A ServerError is retried, and the retry looks the code up first.

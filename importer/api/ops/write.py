@@ -47,6 +47,7 @@ class Update(RowOutcomes):
                 http_status=answer.status,
                 attempts=state.writes,
                 fingerprint=live.fingerprint,
+                content_title=live.content_title,
             )
         if answer.status == 404 and wire.is_refusal(answer):
             return Outcome(
