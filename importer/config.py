@@ -105,6 +105,11 @@ class SendConfig:
     max_consecutive_failures: int = 50
     drain_timeout: float = 10.0
 
+    @property
+    def workers(self) -> int:
+        """Requests that may ever be in flight: with auto, the pace decides how many below it."""
+        return self.max_concurrency if self.auto else self.concurrency
+
 
 @dataclass(frozen=True)
 class JournalConfig:

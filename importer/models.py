@@ -166,3 +166,5 @@ class Tick:
     throttled: int
     #: 5xx, timeouts and connection errors received.
     failures: int
+    #: The limiter's pace (requests/s) at that second's last request; 0.0 when none was sent.
+    pace: float = 0.0

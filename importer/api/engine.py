@@ -27,12 +27,12 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from importer.api.http import Sender
-from importer.api.limiter import PacedLimiter, Sleep
+from importer.api.limiter import Sleep
 from importer.api.wire import Answer, Request, parse_retry_after
 from importer.config import SendConfig
 from importer.errors import (
@@ -55,6 +55,25 @@ ResultT = TypeVar("ResultT")
 
 #: One try of an operation: yields requests, receives answers, returns its result.
 Steps = Generator[Request, Answer, ResultT_co]
+
+
+class Limiter(Protocol):
+    """What the runner needs of a limiter: the fixed
+    :class:`~importer.api.limiter.PacedLimiter` or ``--rate auto``'s
+    :class:`~importer.api.pacing.AutoLimiter`."""
+
+    @property
+    def pace(self) -> float: ...
+
+    def try_acquire(self) -> bool: ...
+
+    async def acquire(self) -> None: ...
+
+    def granted(self) -> Any: ...
+
+    def answered(self, ticket: Any, answer: Answer | None) -> None: ...
+
+    def throttled(self, retry_after: float | None) -> None: ...
 
 
 @dataclass
@@ -132,6 +151,9 @@ class Tally:
         #: Requests made only to prove api.url is the API (one per command that sends).
         self.probes = 0
         self._seconds: dict[int, list[int]] = {}
+        #: The limiter's pace at each second's last request.
+        self._paces: dict[int, float] = {}
+        self._second = 0
 
     @property
     def lookups(self) -> int:
@@ -142,16 +164,17 @@ class Tally:
         now = self._clock()
         if self._start is None:
             self._start = now
-        second = int(now - self._start)
+        second = self._second = int(now - self._start)
         bucket = self._seconds.get(second)
         if bucket is None:
             bucket = self._seconds[second] = [0, 0, 0, 0]
         return bucket
 
-    def sent(self, method: str) -> None:
+    def sent(self, method: str, pace: float = 0.0) -> None:
         self.requests += 1
         self.methods[method] += 1
         self._bucket()[0] += 1
+        self._paces[self._second] = pace
 
     def retried(self) -> None:
         self.retries += 1
@@ -169,10 +192,13 @@ class Tally:
         """Every second from the first request to the last, quiet seconds included."""
         if not self._seconds:
             return []
-        return [
-            Tick(second, *self._seconds.get(second, (0, 0, 0, 0)))
-            for second in range(max(self._seconds) + 1)
-        ]
+        quiet = [0, 0, 0, 0]
+        ticks = []
+        for second in range(max(self._seconds) + 1):
+            sent, retries, throttled, failures = self._seconds.get(second, quiet)
+            pace = self._paces.get(second, 0.0)
+            ticks.append(Tick(second, sent, retries, throttled, failures, pace))
+        return ticks
 
 
 class Runner:
@@ -186,7 +212,7 @@ class Runner:
     def __init__(
         self,
         sender: Sender,
-        limiter: PacedLimiter,
+        limiter: Limiter,
         config: SendConfig,
         *,
         sleep: Sleep = asyncio.sleep,
@@ -296,13 +322,20 @@ class Runner:
         """Make one request in its rate-limit slot."""
         if self.stopping.is_set():
             raise Interrupted("stopping")
-        if not self._limiter.try_acquire():
-            await self._unless_stopping(self._limiter.acquire)
-        self.tally.sent(request.method)
+        limiter = self._limiter
+        if not limiter.try_acquire():
+            await self._unless_stopping(limiter.acquire)
+        ticket = limiter.granted()
+        self.tally.sent(request.method, limiter.pace)
         state.retry_after = None
         if request.writes:
             state.writes += 1
-        answer = await self._sender.send(request)
+        try:
+            answer = await self._sender.send(request)
+        except BaseException:
+            limiter.answered(ticket, None)
+            raise
+        limiter.answered(ticket, answer)
         if answer.status == 429:
             if request.writes:
                 state.writes -= 1  # refused before anything was done: not an attempt

@@ -140,6 +140,23 @@ class PacedLimiter:
             self._last_cut = now
         self._last_recovery = max(now, self._paused_until)
 
+    def retune(self, pace: float, burst: int, paused_until: float) -> None:
+        """Pace at *pace* with *burst* from now on, nobody granted before *paused_until*: the
+        hook ``--rate auto`` drives (:mod:`importer.api.pacing`); no recovery of its own."""
+        self.limit = self.full_pace = self.pace = pace
+        self.burst = burst
+        self._paused_until = max(self._paused_until, paused_until)
+
+    def allow_one_more(self) -> None:
+        """Let one grant through now, out of turn: ``--rate auto``'s probe of a higher limit."""
+        self._tat -= 1.0 / self.pace
+
+    def granted(self) -> None:
+        """Nothing to note: a fixed pace needs no ticket (``--rate auto``'s limiter does)."""
+
+    def answered(self, ticket: None, answer: object) -> None:
+        """Nothing: a fixed pace reacts only to 429s (:meth:`throttled`)."""
+
     def _recover(self, now: float) -> None:
         if self.pace < self.full_pace and now > self._last_recovery:
             per_second = self.full_pace * (1 - BACKOFF_FACTOR) / RECOVERY_SECONDS

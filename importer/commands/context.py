@@ -37,7 +37,9 @@ from importer.api.engine import Operation, Runner, Tally
 from importer.api.http import HttpSender, open_session
 from importer.api.limiter import PacedLimiter
 from importer.api.ops import PROBE
+from importer.api.pacing import AutoLimiter, AutoPace
 from importer.api.pool import Work, run_pool
+from importer.api.remembered import RememberedPaces
 from importer.config import Settings, is_loopback
 from importer.errors import ApiUnavailableError, Interrupted, OutputError, StopRun, UsageError
 from importer.journal import Journal, open_journal
@@ -152,6 +154,8 @@ class Context:
         #: The result lines the report page lists, collected while the results are written.
         self.listed: list[Cells] = []
         self.tally = Tally()
+        #: ``--rate auto``'s limiter, once the API is opened.
+        self.auto: AutoLimiter | None = None
         self.stopped: StopRun | None = None
         self.journal: Journal | None = None
 
@@ -266,17 +270,35 @@ class Context:
                     running_sandbox(target.api_key, target.sandbox)
                 )
                 api = dataclasses.replace(api, url=sandbox.url)
-            session = await stack.enter_async_context(
-                open_session(api, self.settings.send.concurrency)
-            )
+            session = await stack.enter_async_context(open_session(api, self.settings.send.workers))
+            send = self.settings.send
+            limiter: PacedLimiter | AutoLimiter
+            if send.auto:
+                remembered = RememberedPaces()
+                policy = AutoPace(
+                    remembered=remembered.recall(api.url),
+                    max_rate=send.max_rate,
+                    max_in_flight=send.max_concurrency,
+                )
+                limiter = self.auto = AutoLimiter(policy, PacedLimiter(policy.pace))
+                stack.callback(self._remember, remembered, api.url)
+            else:
+                limiter = PacedLimiter(send.rate)
             runner = Runner(
                 HttpSender(session, api, target.api_key),
-                PacedLimiter(self.settings.send.rate),
-                self.settings.send,
+                limiter,
+                send,
                 stopping=stopping,
                 tally=self.tally,
             )
             yield runner, api.url
+
+    def _remember(self, remembered: RememberedPaces, url: str) -> None:
+        """Keep the pace ``--rate auto`` found for the next run against *url*."""
+        assert self.auto is not None
+        found = self.auto.found()
+        if found is not None:
+            remembered.remember(url, found)
 
     async def rows(
         self,
@@ -303,6 +325,7 @@ class Context:
             stream=self.stream,
             interval=settings.output.log_interval,
             enabled=self.show_progress,
+            pace=None if self.auto is None else (lambda: self.auto.pace if self.auto else 0.0),
         )
         detailed = log.isEnabledFor(logging.DEBUG)
 
@@ -342,7 +365,7 @@ class Context:
                     work,
                     perform,
                     runner.stopping,
-                    concurrency=settings.send.concurrency,
+                    concurrency=settings.send.workers,
                     batch_size=settings.journal.batch_size,
                     before_batch=before_batch,
                     on_outcome=recorded,
@@ -365,6 +388,9 @@ class Context:
         summary.counts = Counter(counts)
         summary.duration = time.monotonic() - self.started
         summary.take(self.tally)
+        if self.auto is not None:
+            summary.pace = round(self.auto.pace, 1)
+            summary.in_flight = self.auto.in_flight
         for name, value in fields.items():
             setattr(summary, name, value)
         if self.stopped is not None:

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from tqdm import tqdm
@@ -19,9 +19,17 @@ class Progress:
     """Counts outcomes by status and shows them; call :meth:`advance` once per finished record."""
 
     def __init__(
-        self, total: int, *, stream: TextIO, interval: float, enabled: bool = True
+        self,
+        total: int,
+        *,
+        stream: TextIO,
+        interval: float,
+        enabled: bool = True,
+        pace: Callable[[], float] | None = None,
     ) -> None:
+        """`pace` reads the limiter's pace, shown beside the counts (``--rate auto``)."""
         self.total = total
+        self._pace = pace
         self.counts: Counter[str] = Counter()
         self._interval = interval
         self._started = self._last = time.monotonic()
@@ -54,7 +62,10 @@ class Progress:
     def refresh(self) -> None:
         """Show the counts by status on the bar (called a few times a second, not per row)."""
         if self._bar is not None:
-            self._bar.set_postfix(dict(sorted(self.counts.items())), refresh=False)
+            shown: dict[str, object] = dict(sorted(self.counts.items()))
+            if self._pace is not None:
+                shown["pace"] = f"{self._pace():.1f}/s"
+            self._bar.set_postfix(shown, refresh=False)
 
     def close(self) -> None:
         """Finish the bar, or log the final line."""
@@ -71,10 +82,12 @@ class Progress:
         self._logged = done
         elapsed = max(now - self._started, 1e-9)
         by_status = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
+        pace = "" if self._pace is None else f", pace {self._pace():.1f}/s"
         log.info(
-            "progress: %d/%d done (%s), %.1f/s",
+            "progress: %d/%d done (%s), %.1f/s%s",
             done,
             self.total,
             by_status or "none",
             done / elapsed,
+            pace,
         )

@@ -38,6 +38,9 @@ class Summary:
     #: Command-specific figures (``would_delete``, ``expiring``, ...).
     extra: dict[str, Any] = field(default_factory=dict)
     timeline: list[Tick] = field(default_factory=list)
+    #: ``--rate auto``: the pace found (requests/s) and the requests in flight at the end.
+    pace: float | None = None
+    in_flight: int | None = None
 
     def take(self, tally: Tally) -> None:
         """Copy the engine's counters."""
@@ -73,7 +76,7 @@ class Summary:
                 methods=self.methods,
                 rate=round(self.rate, 2),
             )
-        for name in ("results", "journal", "stopped"):
+        for name in ("results", "journal", "stopped", "pace", "in_flight"):
             if getattr(self, name):
                 data[name] = getattr(self, name)
         data.update(self.extra)
@@ -91,6 +94,8 @@ class Summary:
                 + (f", {self.rate:.1f} codes/s" if self.rate else "")
                 + (f"; {methods}" if methods else "")
             )
+        if self.pace:
+            out.append(f"--rate auto: found {self.pace:.1f} requests/s, {self.in_flight} in flight")
         for name, value in self.extra.items():
             if isinstance(value, int | str) and value not in ("", 0):
                 out.append(f"{name.replace('_', ' ')}: {value}")

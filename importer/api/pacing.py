@@ -1,0 +1,457 @@
+"""``--rate auto``: a pure pacing policy that finds an unpublished rate limit and holds under it.
+
+The server (Zype) publishes no limit. What it is assumed to do, per the issue: count requests in
+a sliding one-second window, refused ones included, and refuse a request when the window already
+holds ``L``. The policy never sleeps and reads no clock: the caller passes ``now`` to every method,
+and drives :class:`~importer.api.limiter.PacedLimiter` with :attr:`AutoPace.pace`,
+:attr:`AutoPace.burst`, :attr:`AutoPace.resume_at` and :meth:`AutoPace.wants_probe`.
+
+Why counts, not rates. Every grant is logged (:meth:`AutoPace.on_sent`) and its ticket remembers
+how many of our own requests were sent in the second before it (``n_before``). With a steady
+one-way delay that is the count the server saw, so an accepted ticket proves ``L > n_before`` and
+a refused one proves ``L <= n_before``. The first refusal of a ramp therefore brackets ``L``
+exactly (the previous request saw one fewer), where a rate-based estimate (the pace at the 429)
+is off by the ramp's lag: with the pace doubling every 0.5 s the window holds only about 0.72 of
+the pace, so "the pace that was refused" overestimates ``L`` by 40%. The policy keeps ``level``:
+the most requests a window is known to accept.
+
+Why the pace holds ``level`` with time slack, not a percentage. A pace ``p`` with burst ``b`` puts
+at most ``p + b - 1`` grants in any second; ``p = (level - b + 1) / (1 + SLACK)`` keeps ``level``
+grants apart by ``SLACK`` seconds more than the window, so arrival jitter up to that much cannot
+make a server count ``level + 1``. It costs 3% of the rate, against 12-50% for ``pacing_for``'s
+``limit - burst`` at small limits (7 of 8 is 12.5% lost).
+
+Why this shape of search. Slow start doubles the pace every :data:`DOUBLING` seconds from a
+cautious :data:`START_PACE` (or from the remembered level, held at once), because each second of
+ramp costs about half the requests it could have made. A refusal sets ``level`` to one above the
+best count accepted since the last cut; a refusal with nothing accepted since the last cut (the
+limit fell, or the pause was too short) halves it, which follows a drop in a few steps of one
+latency each. After a cut everyone waits until our own log says the window has drained to
+``level`` (or for ``Retry-After`` when the server gives one), about one grant interval instead of
+the fixed second the limiter waits today. Upward, the policy probes now and then with *one*
+extra grant right after a normal one: that request alone sees ``level`` in the window, the
+schedule behind it slides by one interval, so a failed probe costs exactly one 429 whatever the
+latency (raising the pace instead costs ``pace x latency`` 429s, 12 at 80/s behind 150 ms).
+Probes come at most once per :data:`PROBE_REQUESTS` grants (so they cost at most about 1% of
+requests), never closer than :data:`PROBE_MIN_SECONDS`, and spaced out when the server's
+``Retry-After`` makes each failed probe expensive. An accepted probe means the limit rose: slow
+start again.
+
+Where answers carry rate-limit headers (``X-RateLimit-*``, the IETF draft's ``RateLimit-*``, or
+``RateLimit``/``RateLimit-Policy`` structured fields; see :func:`rate_headers`), the stated limit
+replaces the search and ``remaining == 0`` pauses until the stated reset, so such an API sees
+almost no 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from importer.api.limiter import Clock, PacedLimiter
+from importer.api.wire import Answer, parse_retry_after
+
+#: The pace (grants/s) of a run that knows nothing yet.
+START_PACE = 4.0
+#: Seconds in which slow start doubles the pace.
+DOUBLING = 0.5
+#: Time slack kept between ``level`` grants and the server's one-second window.
+SLACK = 0.03
+#: The share of ``level`` kept after a refusal with no acceptance since the previous cut.
+BETA = 0.5
+#: Grants between two probes: a failed probe costs one 429, so about 1% of requests at most.
+PROBE_REQUESTS = 100
+#: The shortest time between probes, and the growth of it after each failed probe.
+PROBE_MIN_SECONDS = 2.0
+PROBE_MAX_SECONDS = 10.0
+#: A failed probe may cost at most this share of the time (its pause, e.g. ``Retry-After``).
+PROBE_TIME_SHARE = 0.1
+#: In-flight requests = ``pace x latency x`` this, plus :data:`IN_FLIGHT_EXTRA`.
+IN_FLIGHT_MARGIN = 1.5
+IN_FLIGHT_EXTRA = 2
+DEFAULT_MAX_RATE = 100.0
+DEFAULT_MAX_IN_FLIGHT = 64
+#: The longest a computed drain pause may be (the window is one second).
+MAX_DRAIN = 1.0
+#: Weight of a new latency sample in the moving average.
+LATENCY_WEIGHT = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class RateInfo:
+    """What an answer's rate-limit headers say: ``limit`` requests per ``window`` seconds."""
+
+    limit: float
+    window: float | None = None
+    remaining: float | None = None
+    #: Seconds from now until the window resets (or until ``remaining`` grows).
+    reset: float | None = None
+
+    @property
+    def rate(self) -> float:
+        """Requests per second (a window of one second when none is stated)."""
+        return self.limit / (self.window or 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """One grant, as :meth:`AutoPace.on_sent` saw it; hand it back with the answer."""
+
+    sent_at: float
+    #: Our own requests sent in the second before this one (what the server counted).
+    n_before: int
+    probe: bool = False
+
+
+_NUMBER = re.compile(r"\s*(\d+(?:\.\d+)?)\s*$")
+_PARAM = re.compile(r'([A-Za-z][\w-]*)\s*=\s*"?(\d+(?:\.\d+)?)"?')
+#: A reset larger than this is an epoch time, not a delta (ten years of seconds).
+_EPOCH = 315_360_000.0
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    match = _NUMBER.match(value)
+    return float(match.group(1)) if match else None
+
+
+def _delta(reset: float | None, now: float) -> float | None:
+    if reset is None:
+        return None
+    return max(reset - now, 0.0) if reset > _EPOCH else reset
+
+
+def _params(value: str | None) -> dict[str, float]:
+    """``limit=10, remaining=3, reset=5`` or ``"default";q=10;w=1``: lowest-cased keys."""
+    if value is None:
+        return {}
+    params: dict[str, float] = {}
+    first = value.split(",")[0] if "q=" in value or "r=" in value else value
+    for key, number in _PARAM.findall(first):
+        params.setdefault(key.lower(), float(number))
+    if not params and (plain := _number(value.split(";")[0])) is not None:
+        params["q"] = plain  # ``RateLimit-Policy: 100;w=60`` (draft 03-06)
+        for key, number in _PARAM.findall(value):
+            params.setdefault(key.lower(), float(number))
+    return params
+
+
+def rate_headers(headers: Mapping[str, str], now: float) -> RateInfo | None:
+    """The limit an answer states, or None; *now* is the wall clock (for epoch resets).
+
+    Read in this order: ``X-RateLimit-Limit/-Remaining/-Reset``; the draft's
+    ``RateLimit-Limit/-Remaining/-Reset`` (with ``RateLimit-Policy: 100;w=1`` for the window);
+    ``RateLimit: limit=.., remaining=.., reset=..``; ``RateLimit-Policy: "p";q=..;w=..`` with
+    ``RateLimit: "p";r=..;t=..``. A reset above ten years of seconds is an epoch time.
+    """
+    lower = {key.lower(): value for key, value in headers.items()}
+    policy = _params(lower.get("ratelimit-policy"))
+    window = policy.get("w")
+    for prefix in ("x-ratelimit-", "ratelimit-"):
+        limit = _number(lower.get(prefix + "limit"))
+        if limit is not None and limit > 0:
+            return RateInfo(
+                limit,
+                window,
+                _number(lower.get(prefix + "remaining")),
+                _delta(_number(lower.get(prefix + "reset")), now),
+            )
+    field = _params(lower.get("ratelimit"))
+    limit = field.get("limit", policy.get("q"))
+    if limit is None or limit <= 0:
+        return None
+    remaining = field.get("remaining", field.get("r"))
+    return RateInfo(limit, window, remaining, _delta(field.get("reset", field.get("t")), now))
+
+
+def hold_pace(level: float, max_rate: float = DEFAULT_MAX_RATE) -> tuple[float, int]:
+    """The pace and burst that keep any one-second window at or under *level* grants.
+
+    ``level`` grants take ``SLACK`` seconds more than the window; never above *max_rate*.
+    """
+    burst = 2 if level >= 20 else 1
+    pace = max(level - burst + 1, 0.5) / (1 + SLACK)
+    return min(pace, max_rate), burst if pace >= 20 else 1
+
+
+class AutoPace:
+    """The pacing policy of ``--rate auto``: pure, every method is told the time.
+
+    Call :meth:`on_sent` at every grant (its ticket goes with the request), then
+    :meth:`on_success` or :meth:`on_throttle` with the answer. Read :attr:`pace`,
+    :attr:`burst` and :attr:`resume_at` for the limiter, :meth:`in_flight` for the workers,
+    :meth:`wants_probe` after each grant (yes: grant one more at once), and keep :attr:`level`
+    for the next run (``AutoPace(remembered=level)``).
+    """
+
+    def __init__(
+        self,
+        *,
+        remembered: float | None = None,
+        max_rate: float = DEFAULT_MAX_RATE,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        start_pace: float = START_PACE,
+    ) -> None:
+        if not max_rate > 0:
+            raise ValueError(f"max_rate must be greater than 0, got {max_rate!r}")
+        self.max_rate = max_rate
+        self.max_in_flight = max(1, max_in_flight)
+        #: Most requests one window is known to accept; None while slow start searches.
+        self.level: float | None = None
+        self.stated: RateInfo | None = None
+        self.resume_at = -math.inf
+        self.latency: float | None = None
+        self._pace = min(start_pace, max_rate)
+        self._grown_at: float | None = None
+        self._sent: deque[float] = deque()
+        self._cut_at = -math.inf
+        self._best_ok = -1  # highest n_before accepted since the last cut
+        self._grants_since_probe = 0
+        self._last_probe = -math.inf
+        self._probe_gap = PROBE_MIN_SECONDS
+        self._probe_cost = 0.0
+        self._probe_now = False
+        if remembered is not None and remembered > 0:
+            self.level = float(remembered)
+            self._last_probe = -math.inf
+
+    # -- what the limiter reads --------------------------------------------------------------
+    @property
+    def pace(self) -> float:
+        """Grants per second now: always in ``(0, max_rate]``."""
+        if self.stated is not None:
+            return hold_pace(self.stated.rate, self.max_rate)[0]
+        if self.level is not None:
+            return hold_pace(self.level, self.max_rate)[0]
+        return self._pace
+
+    @property
+    def burst(self) -> int:
+        """Grants the limiter may run ahead of its schedule."""
+        level = self.stated.rate if self.stated is not None else self.level
+        return 1 if level is None else hold_pace(level, self.max_rate)[1]
+
+    def in_flight(self, latency: float | None = None) -> int:
+        """Requests that may be in flight: Little's law with a margin, in ``[1, max_in_flight]``."""
+        seconds = latency if latency is not None else (self.latency or 0.0)
+        wanted = math.ceil(self.pace * seconds * IN_FLIGHT_MARGIN) + IN_FLIGHT_EXTRA
+        return max(1, min(self.max_in_flight, wanted))
+
+    def wants_probe(self, now: float) -> bool:
+        """Whether to grant one extra request right now, out of turn (asked after each grant)."""
+        if self.level is None or self.stated is not None or now < self.resume_at:
+            return False
+        if self.level * (1 + SLACK) >= self.max_rate:
+            return False
+        gap = max(self._probe_gap, self._probe_cost / PROBE_TIME_SHARE)
+        if self._grants_since_probe >= PROBE_REQUESTS and now - self._last_probe >= gap:
+            self._probe_now = True
+            return True
+        return False
+
+    # -- what the engine reports -------------------------------------------------------------
+    def on_sent(self, now: float) -> Ticket:
+        """A grant was made at *now*; returns the ticket to pass back with its answer."""
+        sent = self._sent
+        while sent and sent[0] <= now - 1.0:
+            sent.popleft()
+        probe, self._probe_now = self._probe_now, False
+        ticket = Ticket(now, len(sent), probe)
+        sent.append(now)
+        self._grants_since_probe += 1
+        if probe:
+            self._grants_since_probe = 0
+            self._last_probe = now
+        return ticket
+
+    def on_success(self, ticket: Ticket, now: float, info: RateInfo | None = None) -> None:
+        """A request was answered (anything but 429) at *now*."""
+        self._sample(now - ticket.sent_at)
+        if info is not None:
+            self._stated(info, now)
+            return
+        if ticket.sent_at >= self._cut_at:
+            self._best_ok = max(self._best_ok, ticket.n_before)
+        if self.level is None:
+            if self._grown_at is None:
+                self._grown_at = ticket.sent_at
+            factor = 2.0 ** ((now - self._grown_at) / DOUBLING)
+            self._pace = min(self.max_rate, self._pace * factor)
+            self._grown_at = now
+        elif ticket.n_before >= self.level:
+            # A window fuller than the known level was accepted: the limit rose. Search again.
+            self._pace = self.pace
+            self.level = None
+            self._grown_at = now
+            self._probe_gap = PROBE_MIN_SECONDS
+
+    def on_throttle(
+        self,
+        ticket: Ticket,
+        now: float,
+        retry_after: float | None = None,
+        info: RateInfo | None = None,
+    ) -> None:
+        """A request was refused with 429 at *now*; *retry_after* in seconds if the server said."""
+        self._sample(now - ticket.sent_at)
+        if info is not None:
+            self._stated(info, now)
+        if ticket.sent_at < self._cut_at:
+            # Sent before we reacted to an earlier 429: the same overload, already answered.
+            self._hold(now, retry_after)
+            return
+        refused = ticket.n_before
+        if self.stated is not None:
+            level = max(1.0, min(self.stated.rate, float(refused)))
+        elif self._best_ok < 0:
+            level = max(1.0, math.floor(refused * BETA))  # nothing accepted since the last cut
+        elif self._best_ok < refused:
+            level = float(self._best_ok + 1)  # the count just below the refused one
+        else:
+            level = max(1.0, float(refused))  # a count once accepted is refused: it fell
+        if ticket.probe:
+            self._probe_gap = min(PROBE_MAX_SECONDS, self._probe_gap * 2)
+        if self.level is not None and ticket.probe:
+            level = min(level, self.level)
+        self.level = min(level, self.max_rate * (1 + SLACK))
+        self._cut_at = now
+        self._best_ok = -1
+        self._hold(now, retry_after)
+        if ticket.probe:
+            self._probe_cost = max(self.resume_at - now, 0.0)
+
+    # -- inside ------------------------------------------------------------------------------
+    def _stated(self, info: RateInfo, now: float) -> None:
+        self.stated = info
+        if info.remaining is not None and info.remaining <= 0:
+            self.resume_at = max(self.resume_at, now + min(info.reset or 1.0, MAX_DRAIN * 60))
+
+    def _hold(self, now: float, retry_after: float | None) -> None:
+        if retry_after is not None:
+            self.resume_at = max(self.resume_at, now + max(retry_after, 0.0))
+            return
+        self.resume_at = max(self.resume_at, self._drained(now))
+
+    def _drained(self, now: float) -> float:
+        """When our window will hold fewer than ``level`` grants: the server's, mirrored."""
+        level = self.level if self.stated is None else self.stated.rate
+        keep = max(int(level or 1) - 1, 0)
+        sent = [t for t in self._sent if t > now - 1.0]
+        if len(sent) <= keep:
+            return now
+        # The (len - keep)-th oldest must leave; SLACK covers the way to the server.
+        return min(sent[len(sent) - keep - 1] + 1.0 + SLACK, now + MAX_DRAIN)
+
+    def _sample(self, latency: float) -> None:
+        if latency < 0:
+            return
+        if self.latency is None:
+            self.latency = latency
+        else:
+            self.latency += LATENCY_WEIGHT * (latency - self.latency)
+
+
+class AutoLimiter:
+    """``--rate auto`` as the engine sees a limiter: :class:`AutoPace` driving a
+    :class:`~importer.api.limiter.PacedLimiter`, plus the in-flight cap the pace needs.
+
+    The engine calls :meth:`try_acquire` or :meth:`acquire` before each request,
+    :meth:`granted` once it has its slot (the ticket goes with the request), and
+    :meth:`answered` with the answer (None when none came); a 429 is handled there, with its
+    ticket, so :meth:`throttled` (the fixed limiter's 429 hook) does nothing here.
+    """
+
+    def __init__(
+        self,
+        policy: AutoPace,
+        limiter: PacedLimiter,
+        *,
+        clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
+    ) -> None:
+        self.policy = policy
+        self._limiter = limiter
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._in_flight = 0
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._retune()
+
+    @property
+    def pace(self) -> float:
+        """Grants per second now."""
+        return self.policy.pace
+
+    @property
+    def in_flight(self) -> int:
+        """Requests the pace may have in flight now."""
+        return self.policy.in_flight()
+
+    def try_acquire(self) -> bool:
+        if self._in_flight >= self.in_flight or not self._limiter.try_acquire():
+            return False
+        self._in_flight += 1
+        return True
+
+    async def acquire(self) -> None:
+        while self._in_flight >= self.in_flight:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiting:
+                    self._waiting.remove(waiter)
+        self._in_flight += 1
+        try:
+            await self._limiter.acquire()
+        except BaseException:
+            self._release()
+            raise
+
+    def granted(self) -> Ticket:
+        now = self._clock()
+        ticket = self.policy.on_sent(now)
+        if self.policy.wants_probe(now):
+            self._limiter.allow_one_more()
+        return ticket
+
+    def answered(self, ticket: Ticket | None, answer: Answer | None) -> None:
+        if ticket is None:
+            return
+        if answer is not None:
+            now = self._clock()
+            info = rate_headers(dict(answer.limits), self._wall_clock()) if answer.limits else None
+            if answer.status == 429:
+                retry_after = parse_retry_after(answer.retry_after)
+                self.policy.on_throttle(ticket, now, retry_after, info)
+            else:
+                self.policy.on_success(ticket, now, info)
+            self._retune()
+        self._release()
+
+    def throttled(self, retry_after: float | None) -> None:
+        """Nothing: :meth:`answered` met the 429 with its ticket."""
+
+    def found(self) -> float | None:
+        """The requests a window is known to accept, to remember for the next run."""
+        if self.policy.stated is not None:
+            return self.policy.stated.rate
+        return self.policy.level
+
+    def _release(self) -> None:
+        """One request fewer in flight: wake as many waiters as there is room for."""
+        self._in_flight -= 1
+        room = self.in_flight - self._in_flight
+        for waiter in list(self._waiting)[: max(room, 0)]:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _retune(self) -> None:
+        self._limiter.retune(self.policy.pace, self.policy.burst, self.policy.resume_at)
