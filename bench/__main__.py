@@ -11,11 +11,11 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import cards, latency, lifecycle, million, naive, rate, sheets, throughput
+from bench import auto, cards, latency, lifecycle, million, naive, rate, sheets, throughput
 from bench.harness import ROOT, Row, machine
 
 BENCHMARKS = {
-    m.NAME: m for m in (throughput, rate, latency, million, naive, sheets, lifecycle, cards)
+    m.NAME: m for m in (throughput, rate, auto, latency, million, naive, sheets, lifecycle, cards)
 }
 OUT = ROOT / "bench" / "out"
 

@@ -500,3 +500,16 @@ def test_a_messy_sheet_validated_for_real_renders_right_in_chromium(tmp_path: Pa
     assert book["results"]["C2"].value == "00123"
     assert not [c for c in cells if c.data_type == "f"]
     assert HOSTILE[3] in [c.value for c in cells]
+
+
+def test_the_timeline_draws_the_pace_the_limiter_allowed() -> None:
+    """--rate auto's search shows as a line over the bars: one step per second, at its pace."""
+    ticks = [Tick(0, 4, 0, 0, 0, 4.0), Tick(1, 16, 0, 0, 0, 16.0), Tick(2, 30, 0, 1, 0, 31.0)]
+    svg = report.timeline_svg(ticks)
+    line = re.search(r'<path class="pace" d="([^"]*)"/>', svg)
+    assert line is not None
+    steps = re.findall(r"M([\d.]+) ([\d.]+)h", line.group(1))
+    assert len(steps) == 3
+    heights = [float(y) for _, y in steps]
+    assert heights[0] > heights[1] > heights[2]  # a rising pace climbs up the plot
+    assert report.timeline_svg([Tick(0, 3, 0, 0, 0)]).count('class="pace" d=""') == 1

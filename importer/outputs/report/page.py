@@ -103,11 +103,13 @@ th, td { text-align: left; padding: 3px 10px; border-bottom: 1px solid var(--lin
 .timeline .ylabel { text-anchor: end; } .timeline .xlabel { text-anchor: middle; }
 .timeline .requests { fill: #4e79a7; } .timeline .retries { fill: #f28e2b; }
 .timeline .throttled { fill: var(--bad); } .timeline .failures { fill: #202124; }
+.timeline .pace { fill: none; stroke: #59a14f; stroke-width: 2; }
 .legend .key { display: inline-block; width: 12px; height: 12px; margin: 0 4px 0 14px;
   vertical-align: -1px; }
 .legend .key:first-child { margin-left: 0; }
 .legend .requests { background: #4e79a7; } .legend .retries { background: #f28e2b; }
 .legend .throttled { background: var(--bad); } .legend .failures { background: #202124; }
+.legend .pace { background: #59a14f; }
 footer { margin-top: 40px; color: var(--muted); font-size: .85em; }
 footer span { margin-right: 1.5em; }
 @page { margin: 14mm 12mm; }

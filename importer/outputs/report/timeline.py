@@ -15,8 +15,9 @@ TIMELINE_BARS = 600  #: at most this many bars; a longer run puts several second
 
 
 def timeline_svg(ticks: Sequence[Tick]) -> str:
-    """Requests per second as bars (retries in their lower part), with lanes of marks under
-    the axis for the seconds that got 429 answers or failures. Pure; empty for no ticks."""
+    """Requests per second as bars (retries in their lower part) under a line of the limiter's
+    pace, with lanes of marks under the axis for the seconds that got 429 answers or failures.
+    Pure; empty for no ticks."""
     if not ticks:
         return ""
     span = max(t.second for t in ticks) + 1
@@ -29,7 +30,10 @@ def timeline_svg(ticks: Sequence[Tick]) -> str:
         retries[at] += t.retries
         throttled[at] += t.throttled
         failures[at] += t.failures
-    peak = max(requests) / per_bar
+    paces = [0.0] * bars
+    for t in ticks:
+        paces[t.second // per_bar] = max(paces[t.second // per_bar], t.pace)
+    peak = max(max(requests) / per_bar, max(paces))
     top = _nice(peak)
     left, plot_w, plot_top, plot_h = 52.0, 720.0, 10.0, 150.0
     base = plot_top + plot_h
@@ -45,6 +49,14 @@ def timeline_svg(ticks: Sequence[Tick]) -> str:
                     f"M{left + i * width:.1f} {base:.1f}v{-height:.1f}h{width:.2f}V{base:.1f}z"
                 )
         return "".join(parts)
+
+    def pace_line() -> str:
+        steps = [
+            f"M{left + i * width:.1f} {base - p * per_bar * scale:.1f}h{width:.2f}"
+            for i, p in enumerate(paces)
+            if p
+        ]
+        return "".join(steps)
 
     def marks(values: list[int], lane: float) -> str:
         return "".join(
@@ -73,6 +85,7 @@ def timeline_svg(ticks: Sequence[Tick]) -> str:
         f'<title id="timeline-title">{_e(unit)} over the run</title>{grid}'
         f'<path class="requests" d="{path(requests)}"/>'
         f'<path class="retries" d="{path(retries)}"/>'
+        f'<path class="pace" d="{pace_line()}"/>'
         f'<text x="{left - 6}" y="{base + 18}" class="ylabel">429</text>'
         f'<path class="throttled" d="{marks(throttled, base + 14)}"/>'
         f'<text x="{left - 6}" y="{base + 34}" class="ylabel">fail</text>'
@@ -97,6 +110,7 @@ def _timeline_section(ticks: Sequence[Tick]) -> str:
     legend = (
         '<p class="legend"><span class="key requests"></span> requests '
         '<span class="key retries"></span> of which retries '
+        '<span class="key pace"></span> the pace the limiter allowed '
         '<span class="key throttled"></span> a second with 429 answers '
         '<span class="key failures"></span> a second with failures</p>'
     )
