@@ -77,7 +77,8 @@ def _one(workdir: Path, case: Case, repeat: int) -> Row:
 
 def _remembered(workdir: Path) -> Row:
     """Two runs against one API at 50/s: the second creates >= 40/s from its first seconds."""
-    first, second = write_csv(workdir / "auto-a.csv", 1250), write_csv(workdir / "auto-b.csv", 200)
+    first = write_csv(workdir / "auto-a.csv", 1250, tag="A")
+    second = write_csv(workdir / "auto-b.csv", 200, tag="R")
     with _cache(workdir / "cache-remembered"), sandbox("rate_limit=50") as url:
         clean(workdir, first.stem)
         importer("run", first, workdir, "--api-url", url, "--rate", "auto").check()
