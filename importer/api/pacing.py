@@ -78,6 +78,10 @@ DEFAULT_MAX_RATE = 100.0
 DEFAULT_MAX_IN_FLIGHT = 64
 #: The longest a computed drain pause may be (the window is one second).
 MAX_DRAIN = 1.0
+#: How far past the known level a window must be accepted, without a probe, to prove the limit
+#: rose: behind a long latency, requests the in-flight cap held back leave in bunches that the
+#: server never counts as one second, so one more than the level proves nothing.
+RISE_MARGIN = 2
 #: Weight of a new latency sample in the moving average.
 LATENCY_WEIGHT = 0.1
 
@@ -284,8 +288,9 @@ class AutoPace:
             factor = 2.0 ** ((now - self._grown_at) / DOUBLING)
             self._pace = min(self.max_rate, self._pace * factor)
             self._grown_at = now
-        elif ticket.n_before >= self.level:
-            # A window fuller than the known level was accepted: the limit rose. Search again.
+        elif ticket.n_before >= self.level + (0 if ticket.probe else RISE_MARGIN):
+            # A window fuller than the known level was accepted (by RISE_MARGIN more, unless it
+            # was a probe): the limit rose. Search again.
             self._pace = self.pace
             self.level = None
             self._grown_at = now
