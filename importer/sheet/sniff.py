@@ -161,7 +161,8 @@ def decide(path: Path, kind: Kind | None = None) -> Decision:
         if kind is Kind.CSV and named is None:
             # Text under an unknown name is as likely JSON or a log as CSV: the name decides.
             raise NotASpreadsheet(
-                f"unsupported file type {shown} (use .csv, .xlsx, .xlsm, .xlsb, .xls or .ods)"
+                f"unsupported {f'file type {shown}' if suffix else 'file without an extension'}"
+                " (use .csv, .xlsx, .xlsm, .xlsb, .xls or .ods)"
             )
         if (kind is Kind.XLSM and named is Kind.XLSX) or (kind is Kind.XLSX and named is Kind.XLSM):
             return Decision(reader, kind)  # the same format; macros are never run anyway
