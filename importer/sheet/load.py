@@ -1,4 +1,5 @@
-"""Read a marketing spreadsheet (.csv, .xlsx or .ods) into a frame of text cells.
+"""Read a marketing spreadsheet (.csv, .xlsx, .xlsm, .xlsb, .xls or .ods) into a frame of text
+cells.
 
 This module, :mod:`importer.sheet.csvs` (CSV text) and :mod:`importer.sheet.workbooks`
 (workbooks) are the only ones that read files. The promise to the validator:
@@ -33,11 +34,11 @@ import pandas as pd
 from importer.config import InputConfig
 from importer.errors import InputError
 from importer.models import ENTITLEMENT_KINDS, entitlement_field
-from importer.sheet.csvs import CSV_SUFFIXES, read_bytes, read_csv
+from importer.sheet import sniff
+from importer.sheet.csvs import read_bytes, read_csv
 from importer.sheet.pasted import EDGES, address_kind, strip, zype_id
 from importer.sheet.workbooks import (
     MAX_ROWS_ABOVE_HEADER,
-    WORKBOOK_SUFFIXES,
     cell_text,
     head,
     read_grid,
@@ -79,7 +80,8 @@ def header_lookup(
 
 
 def load(path: str | Path, config: InputConfig, *, columns: tuple[str, ...] = COLUMNS) -> Sheet:
-    """Read *path* by its extension; raise :class:`InputError` (one line) if it cannot be used.
+    """Read *path* as what its content is (:func:`importer.sheet.sniff.decide`); raise
+    :class:`InputError` (one line) if it cannot be used.
 
     *columns* are the columns wanted: :data:`COLUMNS` (a sheet of codes to create), or
     :data:`CODE_ONLY` (a list of codes: its header is the row naming the code column, the one
@@ -109,24 +111,30 @@ def _collector_paused() -> Iterator[None]:
 
 def _load(path: str | Path, config: InputConfig, columns: tuple[str, ...]) -> Sheet:
     source = str(path)
-    suffix = Path(path).suffix.lower()
     notes: tuple[str, ...] = ()
     is_header = _header_test(config.aliases, columns)
     body: _Body
-    if suffix in CSV_SUFFIXES:
+    read_bytes(Path(path), source, 0)  # "no such file", "is a directory", as for CSV
+    try:
+        decision = sniff.decide(Path(path))  # the reader is chosen by content, not by name
+    except sniff.NotASpreadsheet as exc:
+        raise InputError(f"{source}: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read file ({exc.strerror})") from None
+    if decision.warning:
+        notes = (f"{source}: {decision.warning}",)
+    if decision.reader == "csv":
         header, header_row, frame, above = read_csv(Path(path), source, is_header)
         body = _FrameBody(frame)
         where = source
         if config.sheet is not None:
-            notes = (f"{source}: a CSV file has no sheets; ignoring sheet '{config.sheet}'",)
-    elif suffix in WORKBOOK_SUFFIXES:
-        header, header_row, body, sheet_name, above, notes = _read_workbook(
-            Path(path), source, config.sheet, is_header
-        )
-        where = f"{source}, sheet '{sheet_name}'"
+            notes += (f"{source}: a CSV file has no sheets; ignoring sheet '{config.sheet}'",)
     else:
-        kind = f"file type '{suffix}'" if suffix else "file without an extension"
-        raise InputError(f"{source}: unsupported {kind} (use .csv, .xlsx or .ods)")
+        header, header_row, body, sheet_name, above, read = _read_workbook(
+            Path(path), source, config.sheet, is_header, decision.kind
+        )
+        notes += read
+        where = f"{source}, sheet '{sheet_name}'"
     if above:
         notes += (f"{where}: the header is row {header_row}; ignoring the {above} row(s) above it",)
     frame, unknown = _finish(where, header, header_row, body, config.aliases, columns)
@@ -152,7 +160,11 @@ def _header_test(
 
 
 def _read_workbook(
-    path: Path, source: str, wanted: str | None, is_header: Callable[[list[str]], bool]
+    path: Path,
+    source: str,
+    wanted: str | None,
+    is_header: Callable[[list[str]], bool],
+    kind: sniff.Kind,
 ) -> tuple[list[str], int, _Body, str, int, tuple[str, ...]]:
     """Like :func:`importer.sheet.csvs.read_csv`, for a workbook sheet (see
     :func:`importer.sheet.workbooks.read_grid`): header cells, the header's row number, the data
@@ -163,7 +175,7 @@ def _read_workbook(
     def has_header(rows: list[list[str]]) -> bool:
         return _header_in(rows, is_header) is not None
 
-    grid, notes = read_grid(path, source, wanted, has_header)
+    grid, notes = read_grid(path, source, wanted, has_header, kind)
     rows = grid.rows
     first = head(rows)
     found = _header_in(first, is_header)

@@ -1,4 +1,4 @@
-"""Read a workbook (.xlsx, .xlsm, .ods) as rows of raw cells, with python-calamine.
+"""Read a workbook (.xlsx, .xlsm, .xlsb, .xls, .ods) as rows of raw cells, with python-calamine.
 
 What :mod:`importer.sheet.load` gets from here: the sheet to read (``--sheet``, else the first sheet
 that has a header), its rows from row 1 down (blank rows above the data included, so row
@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from importer.errors import InputError
+from importer.sheet import guard, sniff
 from importer.sheet.errorcells import error_cells
 from importer.sheet.pasted import strip
 
-WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".ods")
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 #: Non-blank rows above the header (a title, a date, a note) that are looked past to find it.
 MAX_ROWS_ABOVE_HEADER = 20
 
@@ -63,7 +64,11 @@ def cell_text(value: object) -> str:
 
 
 def read_grid(
-    path: Path, source: str, wanted: str | None, has_header: Callable[[list[list[str]]], bool]
+    path: Path,
+    source: str,
+    wanted: str | None,
+    has_header: Callable[[list[list[str]]], bool],
+    kind: sniff.Kind,
 ) -> tuple[Grid, tuple[str, ...]]:
     """The sheet named *wanted*, else the first sheet if *has_header* says it has a header, else
     the one other sheet that does (with a warning naming it); and the warnings.
@@ -71,15 +76,43 @@ def read_grid(
     *has_header* gets a sheet's first rows as text. Several sheets with a header, none being
     the first, is an :class:`InputError` listing them: only the user knows which one is meant.
     """
+    # Checked before calamine sees it: one far cell or a zip bomb would crash the process.
+    try:
+        plan = guard.plan(path, sniff.GUARD_KIND[kind])
+    except guard.WorkbookRefused as exc:
+        raise InputError(f"{source}: {exc}") from None
+    try:
+        grid, notes = _read_planned(plan, source, wanted, has_header, kind)
+    finally:
+        plan.cleanup()
+    warned = tuple(f"{source}: {w}" for w in plan.warnings)
+    if kind is sniff.Kind.XLS:
+        warned += (
+            f"{source}: an .xls workbook shows a formula error (#N/A) as an empty cell, and an"
+            " empty code means a code is generated: check rows without a code, or save the"
+            " workbook as .xlsx",
+        )
+    return grid, warned + notes
+
+
+def _read_planned(
+    plan: guard.Plan,
+    source: str,
+    wanted: str | None,
+    has_header: Callable[[list[list[str]]], bool],
+    kind: sniff.Kind,
+) -> tuple[Grid, tuple[str, ...]]:
     # Imported here: a CSV run need not load it.
     from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
-    kind = "OpenDocument spreadsheet" if path.suffix.lower() == ".ods" else ".xlsx workbook"
+    path = plan.path
+    label = kind.value
+
     try:
         book = CalamineWorkbook.from_path(str(path))
     except BaseException as exc:
         _reraise_unless_unreadable(exc)
-        raise InputError(f"{source}: not a readable {kind} ({_first_line(exc)})") from None
+        raise InputError(f"{source}: not a readable {label} ({_first_line(exc)})") from None
     # Chart sheets hold no cells. Hidden sheets (lookup lists, old versions) are read when
     # named with --sheet, but never picked on their own: the user does not see them.
     sheets = [m for m in book.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
@@ -88,7 +121,7 @@ def read_grid(
     if not names:
         raise InputError(f"{source}: the workbook has no sheets")
 
-    scan = path.suffix.lower() != ".ods"
+    scan = kind in (sniff.Kind.XLSX, sniff.Kind.XLSM)
 
     def grid(name: str) -> Grid:
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -101,7 +134,10 @@ def read_grid(
                 raise InputError(
                     f"{source}: cannot read sheet '{name}' ({_first_line(exc)})"
                 ) from None
-            for (row, column), text in (errors.result() if errors else {}).items():
+            found = errors.result() if errors else {}
+            if name in plan.sheets:
+                found = {**found, **plan.sheets[name].errors}  # .xlsb: from the guard's scan
+            for (row, column), text in found.items():
                 if row < len(rows) and column < len(rows[row]) and rows[row][column] == "":
                     rows[row][column] = text
         return Grid(name, rows)

@@ -295,14 +295,18 @@ def test_header_errors(tmp_path: Path, header: str, message: str) -> None:
         ("promo.csv", b"", "the file is empty"),
         ("promo.csv", b"  \r\n\n", "the file is empty"),
         ("promo.csv", b",,,\n;;\n", "no header row"),
-        ("promo.csv", b"\x00\x01\x02binary\xff\x00", "not a text file"),
-        ("promo.csv", b"PK\x03\x04rest of a zip", "Excel workbook"),
+        (
+            "promo.csv",
+            b"\x00\x01\x02binary\xff\x00",
+            "not a spreadsheet (binary file saved as .csv)",
+        ),
+        ("promo.csv", b"PK\x03\x04rest of a zip", "this zip file is damaged"),
         ("promo.csv", b"code,expires,video\n\x81\x8d\x8f\x90\x9d\n", "not text in UTF-8"),
         ("promo.csv", b'code,expires,video\n"open,2030-01-01,x\n', "quoted cell is never closed"),
         ("promo.csv", b"code,expires,video\nA,2030-01-01,x\nB,2030,x,extra\n", "line 3 has 4"),
-        ("promo.xlsx", b"this is not a zip file", "not a readable .xlsx workbook"),
-        ("promo.xlsx", b"", "not a readable .xlsx workbook"),
-        ("promo.xls", b"old excel", "unsupported file type '.xls'"),
+        ("promo.xlsx", b"this is not a zip file", "missing column"),  # text: read as CSV
+        ("promo.xlsx", b"", "the file is empty"),
+        ("promo.xls", b"old excel", "missing column"),  # text named .xls: read as CSV
         ("promo.json", b"{}", "unsupported file type '.json'"),
         ("promo", b"code", "unsupported file without an extension"),
     ],
@@ -334,7 +338,9 @@ def test_zip_that_is_not_a_workbook(tmp_path: Path) -> None:
     path = tmp_path / "fake.xlsx"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("hello.txt", "hi")
-    with pytest.raises(InputError, match=r"fake\.xlsx: not a readable \.xlsx workbook"):
+    with pytest.raises(
+        InputError, match=r"fake\.xlsx: this is a zip archive saved as \.xlsx, not a spreadsheet"
+    ):
         load(path, CONFIG)
 
 
@@ -603,8 +609,8 @@ def test_hidden_sheets_are_never_picked_but_can_be_named(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"", "not a readable OpenDocument spreadsheet"),
-        (b"PK\x03\x04 a broken zip", "not a readable OpenDocument spreadsheet"),
+        (b"", "the file is empty"),
+        (b"PK\x03\x04 a broken zip", "this zip file is damaged"),
     ],
 )
 def test_bad_ods(tmp_path: Path, content: bytes, message: str) -> None:
