@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint format bench clean
+.PHONY: demo test check lint format bench samples clean
 
 # PYTHONWARNINGS: setuptools warns at length that an editable install may be shadowed by a
 # folder of the same name; a new user's first command should be quiet.
@@ -38,6 +38,9 @@ format: $(STAMP)
 
 bench: $(STAMP)  ## every benchmark (about 10 minutes; `sheets` needs LibreOffice); one: make bench BENCH=lifecycle
 	$(BIN)/python -m bench $(BENCH)
+
+samples: $(STAMP)  ## rewrite samples/ and the .xls test fixture (needs LibreOffice's soffice)
+	$(BIN)/python samples/make_samples.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -254,6 +254,16 @@ def messy_sheets() -> dict[str, list[list[Cell]]]:
     return {"Instructions": MESSY_COVER, "Codes": [*title, MESSY_HEADER, *body]}
 
 
+#: A partner's lookup sheet whose VLOOKUPs failed: formula errors in the code column, which
+#: calamine reads as empty cells (tests/sheet/data/formula_errors.xls, for the .xls reader).
+ERROR_ROWS: list[list[Cell]] = [
+    ["Code", "Expires", "Video ID"],
+    [("of:=NA()", "#N/A"), "2031-12-31", VID],
+    [("of:=1/0", "#DIV/0!"), "2031-12-31", VID],
+    ["GOOD-001", "2031-12-31", VID],
+]
+
+
 def promo_sheets() -> dict[str, list[list[Cell]]]:
     rows: list[list[Cell]] = [list(HEADER)]
     for values in ROWS:
@@ -296,7 +306,12 @@ def libreoffice(sheets: dict[str, list[list[Cell]]], target: Path) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / f"{target.stem}.fods"
         source.write_text(_fods(sheets), encoding="utf-8")
-        filter_name = {".ods": "ods", ".xlsx": "xlsx:Calc MS Excel 2007 XML"}[target.suffix]
+        filter_name = {
+            ".ods": "ods",
+            ".xlsx": "xlsx:Calc MS Excel 2007 XML",
+            ".xlsm": "xlsm:Calc MS Excel 2007 VBA XML",
+            ".xls": "xls:MS Excel 97",
+        }[target.suffix]
         subprocess.run(
             [soffice, "--headless", "--convert-to", filter_name, "--outdir", tmp, str(source)],
             check=True,
@@ -315,9 +330,12 @@ def main() -> None:
         libreoffice(promo_sheets(), here / "promo_codes.ods"),
         libreoffice(messy_sheets(), here / "messy.ods"),
         libreoffice(messy_sheets(), here / "messy.xlsx"),
+        libreoffice(messy_sheets(), here / "messy.xlsm"),
+        libreoffice(messy_sheets(), here / "messy.xls"),
+        libreoffice({"Codes": ERROR_ROWS}, here.parent / "tests/sheet/data/formula_errors.xls"),
     ]
     if not all(made):
-        print("LibreOffice (soffice) not found: the .ods and messy.xlsx samples were not rewritten")
+        print("LibreOffice (soffice) not found: the .ods and messy workbook samples were not rewritten")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,10 @@ slot) plus each value's own Python object and text: at most :data:`MAX_GRID_CELL
 it (:data:`MAX_XLS_BYTES`). .ods is left to calamine's own limits (it refuses more than
 100,000,000 cells and entity declarations), after the zip checks.
 
-Standard library and python-calamine only.
+A workbook whose name does not say what it is (an .xls saved as .xlsx) is handed to calamine,
+which picks its reader by the name, as a link named for its kind.
+
+Standard library only.
 """
 
 from __future__ import annotations
@@ -118,7 +121,23 @@ def guarded(path: Path, kind: str) -> Iterator[Plan]:
 
 def plan(path: Path, kind: str) -> Plan:
     """Check the workbook at *path*, of *kind* (``xlsx``, ``xlsm``, ``xlsb``, ``xls``, ``ods``,
-    as :func:`sniff.sniff` tells), before calamine opens it; raise :class:`WorkbookRefused`."""
+    as :func:`sniff.sniff` tells), before calamine opens it; raise :class:`WorkbookRefused`.
+
+    calamine picks its reader by the file's name, so a workbook named otherwise (an old .xls
+    saved as .xlsx) is handed over as a link named for what it is."""
+    made = _plan(path, kind)
+    if made.path != path or path.suffix.lower() == f".{kind}":
+        return made
+    tmp = tempfile.mkdtemp(prefix="guard-")
+    link = Path(tmp) / f"workbook.{kind}"
+    try:
+        link.symlink_to(path.resolve())
+    except OSError:
+        shutil.copyfile(path, link)  # a file system without links
+    return replace(made, path=link, _tmp=tmp)
+
+
+def _plan(path: Path, kind: str) -> Plan:
     if kind == "xls":
         size = path.stat().st_size
         if size > MAX_XLS_BYTES:
@@ -164,7 +183,7 @@ def _plan_ooxml(path: Path, archive: zipfile.ZipFile, kind: str) -> Plan:
         return Plan(path, kind, checks)
     tmp = tempfile.mkdtemp(prefix="guard-")
     try:
-        cleaned = Path(tmp) / f"cleaned{path.suffix.lower() or '.xlsx'}"
+        cleaned = Path(tmp) / f"cleaned.{kind}"
         dropped = _write_cleaned(archive, cleaned, dirty)
         with zipfile.ZipFile(cleaned) as again:  # the copy must pass on its own, strays gone
             for name, check in list(checks.items()):

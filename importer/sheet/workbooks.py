@@ -9,8 +9,9 @@ Why python-calamine and not openpyxl: on the same 1,000,000-row workbook written
 (``python -m bench sheets``), openpyxl in read-only mode took 10-12x as long at nearly twice the
 memory, and the cell types that matter come out the same (text stays text, date cells are
 dates, numbers are numbers). calamine also reads OpenDocument, which openpyxl cannot. What it
-cannot do: a formula that failed (``#N/A``) comes out as an empty cell; for .xlsx,
-:mod:`importer.sheet.errorcells` finds those in the sheet's XML.
+cannot do: a formula that failed (``#N/A``) comes out as an empty cell; they are found in
+the sheet's XML for .xlsx and .xlsm (:mod:`importer.sheet.errorcells`), in its records for
+.xlsb (:mod:`importer.sheet.xlsb`) and .xls (:mod:`importer.sheet.xls`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from importer.errors import InputError
-from importer.sheet import guard, sniff
+from importer.sheet import guard, sniff, xls
 from importer.sheet.errorcells import error_cells
 from importer.sheet.pasted import strip
 
@@ -86,12 +87,6 @@ def read_grid(
     finally:
         plan.cleanup()
     warned = tuple(f"{source}: {w}" for w in plan.warnings)
-    if kind is sniff.Kind.XLS:
-        warned += (
-            f"{source}: an .xls workbook shows a formula error (#N/A) as an empty cell, and an"
-            " empty code means a code is generated: check rows without a code, or save the"
-            " workbook as .xlsx",
-        )
     return grid, warned + notes
 
 
@@ -122,6 +117,8 @@ def _read_planned(
         raise InputError(f"{source}: the workbook has no sheets")
 
     scan = kind in (sniff.Kind.XLSX, sniff.Kind.XLSM)
+    # .xls: every sheet's errors in one pass over the records (a few MB at most).
+    old_errors = xls.error_cells(path) if kind is sniff.Kind.XLS else {}
 
     def grid(name: str) -> Grid:
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -137,6 +134,7 @@ def _read_planned(
             found = errors.result() if errors else {}
             if name in plan.sheets:
                 found = {**found, **plan.sheets[name].errors}  # .xlsb: from the guard's scan
+            found = {**found, **old_errors.get(name, {})}
             for (row, column), text in found.items():
                 if row < len(rows) and column < len(rows[row]) and rows[row][column] == "":
                     rows[row][column] = text

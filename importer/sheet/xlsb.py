@@ -11,6 +11,7 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import replace
 
+from importer.sheet.xls import ERROR_TEXT
 from importer.sheet.zipparts import (
     MAX_COLUMNS,
     MAX_OTHER_BYTES,
@@ -33,16 +34,6 @@ _LONG_CELLS = frozenset({*range(1, 12), 62})  # BrtCellBlank..BrtFmlaError, BrtC
 _SHORT_CELLS = frozenset(range(12, 19))  # BrtShortBlank..BrtShortIsst
 _BLANKS = frozenset({1, 12})
 _ERRORS = frozenset({3, 11, 14})
-_ERROR_TEXT = {
-    0x00: "#NULL!",
-    0x07: "#DIV/0!",
-    0x0F: "#VALUE!",
-    0x17: "#REF!",
-    0x1D: "#NAME?",
-    0x24: "#NUM!",
-    0x2A: "#N/A",
-    0x2B: "#GETTING_DATA",
-}
 
 
 def _check_xlsb_sheet(archive: zipfile.ZipFile, name: str, part: str) -> SheetCheck:
@@ -88,7 +79,7 @@ def _check_xlsb_sheet(archive: zipfile.ZipFile, name: str, part: str) -> SheetCh
             if row < MAX_ROWS and column < MAX_COLUMNS:
                 rows[row] = columns[column] = 1
                 if kind in _ERRORS and payload < end:
-                    errors[(row, column)] = _ERROR_TEXT.get(buffer[payload], "#N/A")
+                    errors[(row, column)] = ERROR_TEXT.get(buffer[payload], "#N/A")
             elif len(beyond) <= MAX_STRAY_CELLS:
                 beyond.append(_reference(min(row, 1 << 24), min(column, 1 << 16)))
     check = _judge(name, part, None, cells, rows, columns, beyond, exact_refs=True)

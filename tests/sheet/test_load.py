@@ -493,7 +493,9 @@ def _messy_rows() -> list[tuple[list[object], str]]:
     return rows
 
 
-@pytest.mark.parametrize("name", ["messy.xlsx", "messy.ods", "messy.csv"])
+@pytest.mark.parametrize(
+    "name", ["messy.xlsx", "messy.xlsm", "messy.xls", "messy.ods", "messy.csv"]
+)
 def test_messy_sheets_read_as_a_person_reads_them(name: str) -> None:
     """LibreOffice's xlsx and ods, and Google Sheets' CSV of the same sheet: every row gets the
     issue samples/make_samples.py gives it beside its cells, or none."""
@@ -532,7 +534,7 @@ def test_messy_sheets_read_as_a_person_reads_them(name: str) -> None:
     assert len(checked.records) == 6 + 5 + 5
 
 
-@pytest.mark.parametrize("name", ["messy.xlsx", "messy.ods"])
+@pytest.mark.parametrize("name", ["messy.xlsx", "messy.xlsm", "messy.xls", "messy.ods"])
 def test_workbook_cells_as_they_show(name: str) -> None:
     frame = load(SAMPLES / name, CONFIG).frame
     # A date cell, text dates as written, a date-time cell's date, a formula's computed date.
