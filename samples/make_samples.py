@@ -264,6 +264,16 @@ ERROR_ROWS: list[list[Cell]] = [
 ]
 
 
+#: Three codes, and one stray value at IV65536, the last cell of an .xls grid (a key pressed
+#: after Ctrl+End): tests/sheet/data/stray_cell.xls.
+STRAY_ROWS: list[list[Cell]] = [
+    ["Code", "Expires", "Video ID"],
+    *([f"STRAY-{n}", "2031-12-31", VID] for n in range(1, 4)),
+    *([] for _ in range(65_536 - 5)),
+    [*([""] * 255), "x"],
+]
+
+
 def promo_sheets() -> dict[str, list[list[Cell]]]:
     rows: list[list[Cell]] = [list(HEADER)]
     for values in ROWS:
@@ -333,6 +343,7 @@ def main() -> None:
         libreoffice(messy_sheets(), here / "messy.xlsm"),
         libreoffice(messy_sheets(), here / "messy.xls"),
         libreoffice({"Codes": ERROR_ROWS}, here.parent / "tests/sheet/data/formula_errors.xls"),
+        libreoffice({"Codes": STRAY_ROWS}, here.parent / "tests/sheet/data/stray_cell.xls"),
     ]
     if not all(made):
         print("LibreOffice (soffice) not found: the .ods and messy workbook samples were not rewritten")

@@ -46,6 +46,7 @@ from operator import itemgetter
 from pathlib import Path
 from xml.parsers import expat
 
+from importer.sheet import xls
 from importer.sheet.xlsb import _check_xlsb_sheet, _xlsb_sheets
 from importer.sheet.zipparts import (
     MAX_COLUMNS,
@@ -145,7 +146,7 @@ def _plan(path: Path, kind: str) -> Plan:
                 f"this Excel 97 workbook is {_mb(size)}, more than the {_mb(MAX_XLS_BYTES)}"
                 " this importer reads; save it as .xlsx or .csv"
             )
-        return Plan(path, kind)
+        return _plan_xls(path)
     try:
         with zipfile.ZipFile(path) as archive:
             _check_declared(archive)
@@ -157,6 +158,27 @@ def _plan(path: Path, kind: str) -> Plan:
         raise WorkbookRefused(f"the workbook's zip is damaged ({_first_line(exc)})") from None
     except OSError as exc:
         raise WorkbookRefused(f"cannot read the workbook ({exc.strerror or exc})") from None
+
+
+def _plan_xls(path: Path) -> Plan:
+    checks, blanked = xls.check(path)
+    if blanked is None:
+        return Plan(path, "xls", checks)
+    tmp = tempfile.mkdtemp(prefix="guard-")
+    try:
+        cleaned = Path(tmp) / "cleaned.xls"
+        xls.write_copy(path, blanked, cleaned)
+        again, still = xls.check(cleaned)  # the copy must pass on its own, strays gone
+        if still is not None or not again:
+            raise WorkbookRefused(
+                "the workbook has values far from its data that cannot be removed safely:"
+                " delete them and save again"
+            )
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    warnings = tuple(_stray_warning(c) for c in checks.values() if c.stray_count)
+    return Plan(cleaned, "xls", checks, warnings, tmp)
 
 
 # --- OOXML (xlsx, xlsm, xlsb) ------------------------------------------------------------------

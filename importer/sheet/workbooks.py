@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from importer.errors import InputError
-from importer.sheet import guard, sniff, xls
+from importer.sheet import guard, sniff
 from importer.sheet.errorcells import error_cells
 from importer.sheet.pasted import strip
 
@@ -117,8 +117,6 @@ def _read_planned(
         raise InputError(f"{source}: the workbook has no sheets")
 
     scan = kind in (sniff.Kind.XLSX, sniff.Kind.XLSM)
-    # .xls: every sheet's errors in one pass over the records (a few MB at most).
-    old_errors = xls.error_cells(path) if kind is sniff.Kind.XLS else {}
 
     def grid(name: str) -> Grid:
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -133,8 +131,7 @@ def _read_planned(
                 ) from None
             found = errors.result() if errors else {}
             if name in plan.sheets:
-                found = {**found, **plan.sheets[name].errors}  # .xlsb: from the guard's scan
-            found = {**found, **old_errors.get(name, {})}
+                found = {**found, **plan.sheets[name].errors}  # .xlsb, .xls: the guard's scan
             for (row, column), text in found.items():
                 if row < len(rows) and column < len(rows[row]) and rows[row][column] == "":
                     rows[row][column] = text

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from importer.config import InputConfig
 from importer.rules.validate import validate
-from importer.sheet import xls
+from importer.sheet import guard, xls
 from importer.sheet.load import load
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -65,7 +65,7 @@ def test_an_encrypted_workbook_is_not_scanned() -> None:
 def test_a_file_that_is_not_ole_gives_nothing(tmp_path: Path) -> None:
     path = tmp_path / "x.xls"
     path.write_bytes(b"not an ole file")
-    assert xls.error_cells(path) == {}
+    assert xls.check(path) == ({}, None)
 
 
 def test_libreoffices_xls_formula_errors_are_refused_not_generated(tmp_path: Path) -> None:
@@ -78,3 +78,26 @@ def test_libreoffices_xls_formula_errors_are_refused_not_generated(tmp_path: Pat
     checked = validate(sheet, InputConfig(), dt.date(2026, 6, 15))
     assert [(i.row, i.code) for i in checked.issues] == [(2, "bad-code"), (3, "bad-code")]
     assert [r.code for r in checked.records] == ["GOOD-001"]
+
+
+def test_far_cells_are_blanked_in_a_copy_and_the_copy_removed(tmp_path: Path) -> None:
+    path = tmp_path / "stray.xls"
+    shutil.copyfile(DATA / "stray_cell.xls", path)
+    before = path.read_bytes()
+    with guard.guarded(path, "xls") as plan:
+        assert plan.path != path
+        assert plan.warnings == (
+            "sheet 'Codes': ignoring 1 cell(s) far from the data (IV65536); reading A1:C4",
+        )
+        checks, blanked = xls.check(plan.path)
+        assert blanked is None  # the copy passes on its own
+        assert (checks["Codes"].rows, checks["Codes"].columns) == (4, 3)
+        copy = plan.path
+    assert not copy.exists()
+    assert path.read_bytes() == before  # the user's file is never touched
+
+
+def test_a_clean_xls_is_read_in_place() -> None:
+    plan = guard.plan(DATA / "formula_errors.xls", "xls")
+    assert plan.path == DATA / "formula_errors.xls"
+    assert plan.sheets["Codes"].errors == {(1, 0): "#N/A", (2, 0): "#DIV/0!"}
