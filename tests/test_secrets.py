@@ -101,6 +101,7 @@ def test_run_against_a_faulty_api_leaks_no_key(tmp_path: Path, key_in: str) -> N
 
 def test_update_audit_revoke_and_undo_against_a_faulty_api_leak_no_key(tmp_path: Path) -> None:
     faults = Faults(error_rate=0.2, reset_rate=0.1, lost_rate=0.1, seed=5)
+    ends: list[str] = []  # each command's exit code and last lines, should no DELETE be sent
     with sandbox_in_thread(faults, key=CANARY) as api:
         for command, extra in (
             ("run", ()),
@@ -114,7 +115,8 @@ def test_update_audit_revoke_and_undo_against_a_faulty_api_leak_no_key(tmp_path:
             result = _run(tmp_path, api.url, *extra, command=command)
             assert result.returncode in (0, 1, 3), result.stderr[-2000:]
             _assert_no_leak(result, tmp_path)
-        assert api.state.deletes > 0
+            ends.append(f"{command} {extra}: {result.returncode} {result.stderr[-400:]}")
+        assert api.state.deletes > 0, "\n".join(ends)
 
 
 def test_refused_key_stops_at_once_and_leaks_nothing(tmp_path: Path) -> None:
