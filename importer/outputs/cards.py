@@ -419,11 +419,12 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 def qr_png(matrix: QrMatrix, scale: int = PIXELS) -> bytes:
     """The QR code as a 1-bit greyscale PNG, quiet zone included, *scale* pixels a module."""
     light = np.pad(~matrix.dark, QUIET, constant_values=True)
-    pixels = np.repeat(np.repeat(light, scale, axis=0), scale, axis=1)
-    rows = np.packbits(pixels, axis=1)  # 1 = white; each row padded to whole bytes
-    side = pixels.shape[0]
-    raw = np.zeros((side, rows.shape[1] + 1), np.uint8)  # a leading 0: filter "none"
-    raw[:, 1:] = rows
+    # One pixel row per module row (1 = white, padded to whole bytes), each then repeated.
+    packed = np.packbits(np.repeat(light, scale, axis=1), axis=1)
+    rows = np.zeros((packed.shape[0], packed.shape[1] + 1), np.uint8)  # leading 0: no filter
+    rows[:, 1:] = packed
+    raw = np.repeat(rows, scale, axis=0)
+    side = light.shape[0] * scale
     header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
     return b"".join(
         (
