@@ -1,10 +1,10 @@
 """Reading printed output back as a person's phone and eyes would, for the cards tests.
 
 A PDF is rendered to grey pixels with poppler's ``pdftoppm`` and its QR codes decoded with
-zxing-cpp (a test-only dependency); its text is extracted with ``pdftotext``; its pages are
-counted and measured with ``pdfinfo``. The three come from Debian's ``poppler-utils`` package
-(``.ci/run`` installs it). Without them the tests that need them are skipped, unless
-``ZYPE_REQUIRE_POPPLER=1`` (set by CI), then they fail.
+zxing-cpp (which also encodes them, but its reader is a separate code path); its text is
+extracted with ``pdftotext``; its pages are counted and measured with ``pdfinfo``. The three
+come from Debian's ``poppler-utils`` package (``.ci/run`` installs it). Without them the tests
+that need them are skipped, unless ``ZYPE_REQUIRE_POPPLER=1`` (set by CI), then they fail.
 """
 
 from __future__ import annotations
