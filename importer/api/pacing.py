@@ -273,8 +273,8 @@ class AutoPace:
         if not self._probe_extras and self._probe_due(now, count):
             assert self.level is not None
             self._probe += 1
-            self._probe_size = self._probe_left = max(1, int(self.level) + 1 - count)
-            self._probe_extras = self._probe_size
+            self._probe_extras = PROBE_FILL + 1
+            self._probe_size = self._probe_left = 0
             self._probe_top = -1
             self._grants_since_probe = 0
             self._last_probe = now
@@ -282,7 +282,17 @@ class AutoPace:
         # order, so any of them may be the one that finds the window full.
         probe = self._probe if self._probe_extras > 0 else 0
         if probe:
+            assert self.level is not None
             self._probe_extras -= 1
+            self._probe_size += 1
+            self._probe_left += 1
+            if count >= self.level:
+                self._probe_extras = 0  # this one finds the window at the level
+            if not self._probe_extras:
+                # The grants made out of turn stay in the window for a second: the schedule
+                # slides by them, or the next ones would find it full.
+                slide = now + (self._probe_size - 1) / self.pace
+                self.resume_at = max(self.resume_at, slide)
         self._sent.append(now)
         self._grants_since_probe += 1
         return Ticket(now, count, probe)
@@ -382,7 +392,7 @@ class AutoPace:
         assert self.level is not None
         if not ticket.probe:
             return ticket.n_before >= self.level + RISE_MARGIN
-        if ticket.probe != self._probe or self._probe_left <= 0:
+        if ticket.probe != self._probe or self._probe_left <= 0 or self._probe_extras:
             return False
         self._probe_left -= 1
         self._probe_top = max(self._probe_top, ticket.n_before)
