@@ -77,6 +77,10 @@ class PacedLimiter:
         self._paused_until = -float("inf")
         self._last_cut = -float("inf")
         self._last_recovery = clock()
+        #: Whether :meth:`allow_one_more` wakes a caller asleep until its slot (``--rate auto``
+        #: sets it; a fixed pace never calls it and keeps its plain sleep).
+        self.wakeable = False
+        self._wake: asyncio.Future[None] | None = None
 
     @property
     def paused_until(self) -> float:
@@ -124,7 +128,20 @@ class PacedLimiter:
                     self._tat = max(self._tat, now) + interval
                     return
                 # Decided again on waking: a 429 may have come meanwhile.
-                await self._sleep(earliest - now)
+                await self._nap(earliest - now)
+
+    async def _nap(self, seconds: float) -> None:
+        """Sleep *seconds*, or less if :meth:`allow_one_more` moves the schedule meanwhile."""
+        if not self.wakeable:
+            await self._sleep(seconds)
+            return
+        self._wake = asyncio.get_running_loop().create_future()
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        try:
+            await asyncio.wait((sleeper, self._wake), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            self._wake = None
 
     def throttled(self, retry_after: float | None) -> None:
         """React to a 429: pause everyone, slow down (at most one cut a second).
@@ -150,6 +167,8 @@ class PacedLimiter:
     def allow_one_more(self) -> None:
         """Let one grant through now, out of turn: ``--rate auto``'s probe of a higher limit."""
         self._tat -= 1.0 / self.pace
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
 
     def granted(self) -> None:
         """Nothing to note: a fixed pace needs no ticket (``--rate auto``'s limiter does)."""

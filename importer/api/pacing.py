@@ -21,21 +21,25 @@ grants apart by ``SLACK`` seconds more than the window, so arrival jitter up to 
 make a server count ``level + 1``. It costs 3% of the rate, against 12-50% for ``pacing_for``'s
 ``limit - burst`` at small limits (7 of 8 is 12.5% lost).
 
-Why this shape of search. Slow start doubles the pace every :data:`DOUBLING` seconds from a
-cautious :data:`START_PACE` (or from the remembered level, held at once), because each second of
-ramp costs about half the requests it could have made. A refusal sets ``level`` to one above the
-best count accepted since the last cut; a refusal with nothing accepted since the last cut (the
-limit fell, or the pause was too short) halves it, which follows a drop in a few steps of one
-latency each. After a cut everyone waits until our own log says the window has drained to
-``level`` (or for ``Retry-After`` when the server gives one), about one grant interval instead of
-the fixed second the limiter waits today. Upward, the policy probes now and then with *one*
-extra grant right after a normal one: that request alone sees ``level`` in the window, the
-schedule behind it slides by one interval, so a failed probe costs exactly one 429 whatever the
-latency (raising the pace instead costs ``pace x latency`` 429s, 12 at 80/s behind 150 ms).
-Probes come at most once per :data:`PROBE_REQUESTS` grants (so they cost at most about 1% of
-requests), never closer than :data:`PROBE_MIN_SECONDS`, and spaced out when the server's
-``Retry-After`` makes each failed probe expensive. An accepted probe means the limit rose: slow
-start again.
+Why this shape of search. Slow start doubles the pace every :data:`DOUBLING` seconds from
+:data:`START_PACE` (or from the remembered level, held at once), because each second of ramp
+costs about half the requests it could have made. A refusal sets ``level`` to one above the best
+count accepted since the last cut; a refusal with nothing accepted since the last cut (the limit
+fell, or the pause was too short) halves it, which follows a drop in a few steps of one latency
+each. A 429 may come back long before acceptances sent ahead of it (the server refuses at once
+but takes its time over what it accepts): such late acceptances raise ``level`` up to the count
+that was refused, and never count as a rise. After a cut everyone waits until our own log says
+the window has drained to ``level``, or for ``Retry-After`` when the server gives one.
+
+Upward, the policy probes every :data:`PROBE_REQUESTS` grants, and no closer than
+:data:`PROBE_MIN_SECONDS`, while it holds: at a normal grant that finds the window nearly full it
+grants, at once and out of turn, the few more that fill our window to ``level`` (the last one
+finds ``level`` there). They are all marked with the probe's number, since requests sent together
+may reach the server in any order. All of them accepted, the fullest at ``level``, proves the
+limit rose: slow start again. One refused is a failed probe: the limit is ``level``, as known; it
+costs a 429 or two, and the schedule slides by the probe's grants (and waits for our log to show
+room) instead of waiting for a whole-second ``Retry-After``, so probing often enough to follow a
+rising limit within seconds costs under 2% of requests and almost no time.
 
 Where answers carry rate-limit headers (``X-RateLimit-*``, the IETF draft's ``RateLimit-*``, or
 ``RateLimit``/``RateLimit-Policy`` structured fields; see :func:`rate_headers`), the stated limit
@@ -57,20 +61,20 @@ from importer.api.limiter import Clock, PacedLimiter
 from importer.api.wire import Answer, parse_retry_after
 
 #: The pace (grants/s) of a run that knows nothing yet.
-START_PACE = 4.0
+START_PACE = 6.0
 #: Seconds in which slow start doubles the pace.
-DOUBLING = 0.5
+DOUBLING = 0.25
 #: Time slack kept between ``level`` grants and the server's one-second window.
 SLACK = 0.03
 #: The share of ``level`` kept after a refusal with no acceptance since the previous cut.
 BETA = 0.5
-#: Grants between two probes: a failed probe costs one 429, so about 1% of requests at most.
-PROBE_REQUESTS = 100
-#: The shortest time between probes, and the growth of it after each failed probe.
+#: Grants between two probes: a failed probe costs one 429, so under 2% of requests.
+PROBE_REQUESTS = 80
+#: The shortest time between probes.
 PROBE_MIN_SECONDS = 2.0
-PROBE_MAX_SECONDS = 10.0
-#: A failed probe may cost at most this share of the time (its pause, e.g. ``Retry-After``).
-PROBE_TIME_SHARE = 0.1
+#: A probe starts only when the window holds at least ``level`` minus this many of ours (the
+#: extra grants that fill it to ``level`` come at once).
+PROBE_FILL = 3
 #: In-flight requests = ``pace x latency x`` this, plus :data:`IN_FLIGHT_EXTRA`.
 IN_FLIGHT_MARGIN = 1.5
 IN_FLIGHT_EXTRA = 2
@@ -109,7 +113,8 @@ class Ticket:
     sent_at: float
     #: Our own requests sent in the second before this one (what the server counted).
     n_before: int
-    probe: bool = False
+    #: The probe this grant belongs to (its number, from 1), or 0.
+    probe: int = 0
 
 
 _NUMBER = re.compile(r"\s*(\d+(?:\.\d+)?)\s*$")
@@ -216,11 +221,15 @@ class AutoPace:
         self._sent: deque[float] = deque()
         self._cut_at = -math.inf
         self._best_ok = -1  # highest n_before accepted since the last cut
+        #: The count refused at the last cut: the window holds fewer than this.
+        self._ceiling = math.inf
         self._grants_since_probe = 0
         self._last_probe = -math.inf
-        self._probe_gap = PROBE_MIN_SECONDS
-        self._probe_cost = 0.0
-        self._probe_now = False
+        self._probe_extras = 0  # grants still to make out of turn for the current probe
+        self._probe = 0  # the current probe's number
+        self._probe_size = 0  # its grants
+        self._probe_left = 0  # its grants not yet answered; -1 once one was refused
+        self._probe_top = -1  # the fullest window one of its accepted grants found
         if remembered is not None and remembered > 0:
             self.level = float(remembered)
             self._last_probe = -math.inf
@@ -248,31 +257,55 @@ class AutoPace:
         return max(1, min(self.max_in_flight, wanted))
 
     def wants_probe(self, now: float) -> bool:
-        """Whether to grant one extra request right now, out of turn (asked after each grant)."""
-        if self.level is None or self.stated is not None or now < self.resume_at:
-            return False
-        if self.level * (1 + SLACK) >= self.max_rate:
-            return False
-        gap = max(self._probe_gap, self._probe_cost / PROBE_TIME_SHARE)
-        if self._grants_since_probe >= PROBE_REQUESTS and now - self._last_probe >= gap:
-            self._probe_now = True
-            return True
-        return False
+        """Whether to grant one more request right now, out of turn (asked after each grant).
+
+        A probe is a few grants at once (usually two or three, begun by :meth:`on_sent` at a
+        normal grant) that fill our window to one past ``level``; yes until they are made.
+        """
+        if now < self.resume_at:
+            self._probe_extras = 0
+        return self._probe_extras > 0
 
     # -- what the engine reports -------------------------------------------------------------
     def on_sent(self, now: float) -> Ticket:
         """A grant was made at *now*; returns the ticket to pass back with its answer."""
-        sent = self._sent
-        while sent and sent[0] <= now - 1.0:
-            sent.popleft()
-        probe, self._probe_now = self._probe_now, False
-        ticket = Ticket(now, len(sent), probe)
-        sent.append(now)
-        self._grants_since_probe += 1
-        if probe:
+        count = self._window(now)
+        if not self._probe_extras and self._probe_due(now, count):
+            assert self.level is not None
+            self._probe += 1
+            self._probe_extras = PROBE_FILL + 1
+            self._probe_size = self._probe_left = 0
+            self._probe_top = -1
             self._grants_since_probe = 0
             self._last_probe = now
-        return ticket
+        # Every grant of a probe is marked: sent together, they may reach the server in any
+        # order, so any of them may be the one that finds the window full.
+        probe = self._probe if self._probe_extras > 0 else 0
+        if probe:
+            assert self.level is not None
+            self._probe_extras -= 1
+            self._probe_size += 1
+            self._probe_left += 1
+            if count >= self.level:
+                self._probe_extras = 0  # this one finds the window at the level
+            if not self._probe_extras:
+                # The grants made out of turn stay in the window for a second: the schedule
+                # slides by them, or the next ones would find it full.
+                slide = now + (self._probe_size - 1) / self.pace
+                self.resume_at = max(self.resume_at, slide)
+        self._sent.append(now)
+        self._grants_since_probe += 1
+        return Ticket(now, count, probe)
+
+    def _probe_due(self, now: float, count: int) -> bool:
+        if self.level is None or self.stated is not None or now < self.resume_at:
+            return False
+        if self.level * (1 + SLACK) >= self.max_rate:
+            return False
+        if self._grants_since_probe < PROBE_REQUESTS or now - self._last_probe < PROBE_MIN_SECONDS:
+            return False
+        # Held back by the in-flight cap, not the pace, the window is far from full: not here.
+        return count + PROBE_FILL > self.level
 
     def on_success(self, ticket: Ticket, now: float, info: RateInfo | None = None) -> None:
         """A request was answered (anything but 429) at *now*."""
@@ -280,21 +313,26 @@ class AutoPace:
         if info is not None:
             self._stated(info, now)
             return
-        if ticket.sent_at >= self._cut_at:
-            self._best_ok = max(self._best_ok, ticket.n_before)
+        if ticket.sent_at < self._cut_at:
+            # Sent before the last cut, answered after it (a 429 comes back sooner than an
+            # acceptance that the server took time over): no rise, but a fuller window than the
+            # level was accepted, under the count that was refused.
+            if self.level is not None and self.level <= ticket.n_before < self._ceiling:
+                self.level = float(ticket.n_before + 1)
+            return
+        self._best_ok = max(self._best_ok, ticket.n_before)
         if self.level is None:
             if self._grown_at is None:
                 self._grown_at = ticket.sent_at
             factor = 2.0 ** ((now - self._grown_at) / DOUBLING)
             self._pace = min(self.max_rate, self._pace * factor)
             self._grown_at = now
-        elif ticket.n_before >= self.level + (0 if ticket.probe else RISE_MARGIN):
-            # A window fuller than the known level was accepted (by RISE_MARGIN more, unless it
-            # was a probe): the limit rose. Search again.
+        elif self._rose(ticket):
+            # A window fuller than the known level was accepted (every grant of a probe, or one
+            # RISE_MARGIN past the level): the limit rose. Search again.
             self._pace = self.pace
             self.level = None
             self._grown_at = now
-            self._probe_gap = PROBE_MIN_SECONDS
 
     def on_throttle(
         self,
@@ -311,6 +349,16 @@ class AutoPace:
             # Sent before we reacted to an earlier 429: the same overload, already answered.
             self._hold(now, retry_after)
             return
+        if ticket.probe and self.level is not None and self.stated is None:
+            # A failed probe: the window is full at the level, as known. A few requests past a
+            # window our own log accounts for: the schedule slides by them (and the log must
+            # say there is room), rather than waiting for a whole-second Retry-After.
+            if ticket.probe == self._probe and self._probe_left >= 0:
+                self._probe_extras = 0
+                self._probe_left = -1
+                slide = ticket.sent_at + self._probe_size / self.pace
+                self.resume_at = max(self.resume_at, self._drained(now), slide)
+            return
         refused = ticket.n_before
         if self.stated is not None:
             level = max(1.0, min(self.stated.rate, float(refused)))
@@ -320,16 +368,12 @@ class AutoPace:
             level = float(self._best_ok + 1)  # the count just below the refused one
         else:
             level = max(1.0, float(refused))  # a count once accepted is refused: it fell
-        if ticket.probe:
-            self._probe_gap = min(PROBE_MAX_SECONDS, self._probe_gap * 2)
-        if self.level is not None and ticket.probe:
-            level = min(level, self.level)
         self.level = min(level, self.max_rate * (1 + SLACK))
         self._cut_at = now
+        self._probe_extras = 0
+        self._ceiling = refused
         self._best_ok = -1
         self._hold(now, retry_after)
-        if ticket.probe:
-            self._probe_cost = max(self.resume_at - now, 0.0)
 
     # -- inside ------------------------------------------------------------------------------
     def _stated(self, info: RateInfo, now: float) -> None:
@@ -342,6 +386,25 @@ class AutoPace:
             self.resume_at = max(self.resume_at, now + max(retry_after, 0.0))
             return
         self.resume_at = max(self.resume_at, self._drained(now))
+
+    def _rose(self, ticket: Ticket) -> bool:
+        """Whether an accepted *ticket* proves the limit above ``level``."""
+        assert self.level is not None
+        if not ticket.probe:
+            return ticket.n_before >= self.level + RISE_MARGIN
+        if ticket.probe != self._probe or self._probe_left <= 0 or self._probe_extras:
+            return False
+        self._probe_left -= 1
+        self._probe_top = max(self._probe_top, ticket.n_before)
+        # Every grant of it accepted, and one of them did find the window at the level.
+        return self._probe_left == 0 and self._probe_top >= self.level
+
+    def _window(self, now: float) -> int:
+        """Our own requests sent in the second before *now*."""
+        sent = self._sent
+        while sent and sent[0] <= now - 1.0:
+            sent.popleft()
+        return len(sent)
 
     def _drained(self, now: float) -> float:
         """When our window will hold fewer than ``level`` grants: the server's, mirrored."""
@@ -386,6 +449,7 @@ class AutoLimiter:
         self._wall_clock = wall_clock
         self._in_flight = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
+        limiter.wakeable = True  # a probe's grants go out at once, not at the next slots
         self._retune()
 
     @property

@@ -1,7 +1,10 @@
 """A discrete-event simulation of ``--rate auto`` against an API with a hidden limit.
 
 The server counts arrivals in a sliding one-second window, refused ones included, and refuses
-an arrival when the window already holds ``limit`` (which may change at ``change_at``). The
+an arrival when the window already holds ``limit`` (which may change at ``change_at``). As in the
+sandbox, ``latency`` is the server's time on an *accepted* request, after the rate check: a 429
+comes back after the network round trip only (``network``), ahead of acceptances sent before it,
+and its ``Retry-After`` is the sandbox's whole second. The
 client is the GCRA limiter (``1 / pace`` apart, ``burst - 1`` ahead), paced by
 :class:`pacing.AutoPace`, with the in-flight cap it gives; refused items are sent again. Time is
 a number; nothing sleeps.
@@ -22,11 +25,13 @@ EARLY = 1e-9
 
 @dataclass(frozen=True)
 class Scenario:
-    """One run: `n` items against `limit`/s behind `latency` seconds (round trip)."""
+    """One run: `n` items against `limit`/s; an accepted request takes `latency` seconds at the
+    server (the sandbox's ``latency`` fault), every request `network` seconds there and back."""
 
     limit: float
     n: int
     latency: float = 0.05
+    network: float = 0.002
     change_at: float | None = None
     limit_after: float | None = None
     headers: bool = False
@@ -111,7 +116,10 @@ def simulate(sc: Scenario) -> Result:
         heapq.heappush(events, (t, seq, kind, flight))
 
     def one_way() -> float:
-        return sc.latency / 2 * rng.uniform(1 - sc.jitter, 1 + sc.jitter)
+        return sc.network / 2 * rng.uniform(1 - sc.jitter, 1 + sc.jitter)
+
+    def serving() -> float:
+        return sc.latency * rng.uniform(1 - sc.jitter, 1 + sc.jitter)
 
     def grant() -> None:
         nonlocal tat, in_flight, sent
@@ -123,7 +131,7 @@ def simulate(sc: Scenario) -> Result:
         push(now + one_way(), "arrive", Flight(ticket))
 
     def try_grants() -> None:
-        nonlocal wake_at
+        nonlocal wake_at, tat
         while done + in_flight < sc.n and in_flight < policy.in_flight():
             if now < policy.resume_at:
                 schedule(policy.resume_at)
@@ -134,8 +142,8 @@ def simulate(sc: Scenario) -> Result:
                 schedule(earliest)
                 return
             grant()
-            if policy.wants_probe(now) and done + in_flight < sc.n:
-                grant()
+            if policy.wants_probe(now):
+                tat -= interval  # PacedLimiter.allow_one_more
 
     def schedule(t: float) -> None:
         nonlocal wake_at
@@ -168,12 +176,9 @@ def simulate(sc: Scenario) -> Result:
                     "X-RateLimit-Remaining": str(max(0, int(limit) - count - 1)),
                     "X-RateLimit-Reset": f"{max(reset, 0.0):.3f}",
                 }
-            ra: str | None = None
-            if not ok and sc.retry_after:
-                room = window[max(len(window) - int(limit), 0)] + 1.0 - now
-                ra = str(max(1, math.ceil(room)))
+            ra = "1" if not ok and sc.retry_after else None
             flight.ok, flight.headers, flight.retry_after = ok, headers, ra
-            push(now + one_way(), "answer", flight)
+            push(now + (serving() if ok else 0.0) + one_way(), "answer", flight)
             continue
         ok, ticket, ra = flight.ok, flight.ticket, flight.retry_after
         in_flight -= 1

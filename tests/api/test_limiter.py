@@ -335,3 +335,15 @@ async def test_a_held_up_event_loop_does_not_release_a_bunch(limit: int) -> None
     grants = await drive(limiter, vt, 4 * limit, tasks=min(limit, 60), also=busy_loop)
     assert peak(grants) <= limit
     assert max(Counter(grants).values()) <= limiter.burst
+
+
+async def test_one_more_wakes_a_caller_asleep_until_its_slot() -> None:
+    """``--rate auto``'s probe: the extra grant goes out at once, not at the next slot."""
+    limiter = PacedLimiter(2.0)  # one a second
+    limiter.wakeable = True
+    await limiter.acquire()
+    waiting = asyncio.ensure_future(limiter.acquire())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    limiter.allow_one_more()
+    await asyncio.wait_for(waiting, 0.5)

@@ -15,7 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from importer.api.limiter import PacedLimiter
-from importer.api.pacing import AutoLimiter, AutoPace, RateInfo, hold_pace, rate_headers
+from importer.api.pacing import (
+    AutoLimiter,
+    AutoPace,
+    RateInfo,
+    Ticket,
+    hold_pace,
+    rate_headers,
+)
 from importer.api.wire import Answer
 from tests.api.simulated import Scenario, simulate
 
@@ -24,15 +31,8 @@ FOUND = [
     pytest.param(Scenario(35, 875), 1.25, 0.02, id="35/s"),
     pytest.param(Scenario(80, 2000, latency=0.15), 1.25, 0.02, id="80/s behind 150 ms"),
     pytest.param(Scenario(15, 1350, change_at=10, limit_after=60), 1.3, 0.03, id="15 to 60/s"),
-    pytest.param(
-        Scenario(60, 900, change_at=10, limit_after=15),
-        1.3,
-        0.03,
-        id="60 to 15/s",
-        marks=pytest.mark.xfail(
-            reason="a limit falling to a quarter costs 1.38x and 4% 429s here (goal 1.3x, 3%)"
-        ),
-    ),
+    pytest.param(Scenario(60, 900, change_at=10, limit_after=15), 1.3, 0.03, id="60 to 15/s"),
+    pytest.param(Scenario(80, 2000, latency=0.0, network=0.15), 1.25, 0.02, id="80/s, 150 ms away"),
     pytest.param(Scenario(40, 1000, headers=True), 1.15, 0.01, id="40/s stated in headers"),
 ]
 
@@ -43,10 +43,54 @@ def test_an_unknown_limit_is_found_and_held(
     scenario: Scenario, ratio: float, refused: float, retry_after: bool
 ) -> None:
     result = simulate(replace(scenario, retry_after=retry_after))
-    if retry_after and scenario.change_at is not None:
-        pytest.xfail("a whole-second Retry-After after a change costs more than 1.3x")
     assert result.ratio <= ratio
     assert result.refused_share <= refused
+
+
+@pytest.mark.xfail(
+    reason="behind a jittery 100 ms round trip our count and the server's differ by one or two "
+    "at the window's edge, so a probe passes falsely now and then, and the search that follows "
+    "has a round trip of grants refused behind its 429: 35/s costs 5-14% 429s (goal 2%)"
+)
+@pytest.mark.parametrize("retry_after", [False, True], ids=["no Retry-After", "Retry-After"])
+def test_probes_behind_a_network_round_trip(retry_after: bool) -> None:
+    result = simulate(Scenario(35, 875, latency=0.0, network=0.1, retry_after=retry_after))
+    assert result.ratio <= 1.25
+    assert result.refused_share <= 0.02
+
+
+def test_a_429_ahead_of_earlier_acceptances_does_not_restart_the_search() -> None:
+    """The sandbox answers a 429 at once and an acceptance after its latency: the late
+    acceptances of a fuller window than the level raise it, they do not prove a rise."""
+    policy = AutoPace(remembered=None)
+    tickets = [policy.on_sent(i / 100) for i in range(100)]  # 100/s for a second
+    refused = policy.on_sent(1.0)
+    assert refused.n_before == 99
+    policy.on_throttle(refused, 1.001)
+    assert policy.level == 49  # nothing answered yet: halved
+    for ticket in tickets:
+        policy.on_success(ticket, 1.15)
+    assert policy.level == 99  # the fullest window accepted, one under the refused one
+
+
+def test_a_probe_fills_the_window_to_the_level_and_all_of_it_accepted_is_a_rise() -> None:
+    policy = AutoPace(remembered=10)
+    probe: list[Ticket] = []
+    now = 0.0
+    while not probe:
+        sent = [policy.on_sent(now)]
+        while policy.wants_probe(now):
+            sent.append(policy.on_sent(now))
+        probe = [ticket for ticket in sent if ticket.probe]
+        if not probe:
+            policy.on_success(sent[0], now + 0.001)
+        now += 1 / policy.pace
+        assert now < 30, "no probe"
+    assert max(ticket.n_before for ticket in probe) == 10  # the window holds the level
+    for ticket in probe:
+        assert policy.level == 10
+        policy.on_success(ticket, now)
+    assert policy.level is None  # every grant of it accepted: the limit rose, search again
 
 
 def test_a_remembered_pace_is_held_from_the_first_seconds() -> None:
