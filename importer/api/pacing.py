@@ -41,6 +41,13 @@ costs a 429 or two, and the schedule slides by the probe's grants (and waits for
 room) instead of waiting for a whole-second ``Retry-After``, so probing often enough to follow a
 rising limit within seconds costs under 2% of requests and almost no time.
 
+Probes come at least every :data:`PROBE_MAX_SECONDS` too, so a level cut far below the limit
+(at a few per second 80 grants would take half a minute) climbs back within seconds. A 429
+that our own window cannot explain, holding under :data:`FOREIGN_SHARE` of what it is known to
+fill, is someone else's requests in the server's window (the command run just before, or another
+client on the key): the pace is halved once and the window waited out, instead of taking the
+near-empty count as the limit.
+
 Where answers carry rate-limit headers (``X-RateLimit-*``, the IETF draft's ``RateLimit-*``, or
 ``RateLimit``/``RateLimit-Policy`` structured fields; see :func:`rate_headers`), the stated limit
 replaces the search and ``remaining == 0`` pauses until the stated reset, so such an API sees
@@ -68,10 +75,17 @@ DOUBLING = 0.25
 SLACK = 0.03
 #: The share of ``level`` kept after a refusal with no acceptance since the previous cut.
 BETA = 0.5
+#: A 429 when our own window holds under this share of what it is known to fill is put down to
+#: someone else's requests (see :meth:`AutoPace._foreign_refusal`): a limit that falls to a
+#: quarter or less costs one extra second to follow.
+FOREIGN_SHARE = 0.25
 #: Grants between two probes: a failed probe costs one 429, so under 2% of requests.
 PROBE_REQUESTS = 80
 #: The shortest time between probes.
 PROBE_MIN_SECONDS = 2.0
+#: A probe comes at least this often (seconds), however few grants a low level makes: a level
+#: cut too far (see :data:`BETA`) climbs back within seconds, not minutes.
+PROBE_MAX_SECONDS = 10.0
 #: A probe starts only when the window holds at least ``level`` minus this many of ours (the
 #: extra grants that fill it to ``level`` come at once).
 PROBE_FILL = 3
@@ -223,6 +237,8 @@ class AutoPace:
         self._best_ok = -1  # highest n_before accepted since the last cut
         #: The count refused at the last cut: the window holds fewer than this.
         self._ceiling = math.inf
+        #: Whether the last cut was a refusal our own requests do not explain (see on_throttle).
+        self._foreign = False
         self._grants_since_probe = 0
         self._last_probe = -math.inf
         self._probe_extras = 0  # grants still to make out of turn for the current probe
@@ -270,6 +286,8 @@ class AutoPace:
     def on_sent(self, now: float) -> Ticket:
         """A grant was made at *now*; returns the ticket to pass back with its answer."""
         count = self._window(now)
+        if self._last_probe == -math.inf:
+            self._last_probe = now  # the first probe comes PROBE_MIN_SECONDS after the start
         if not self._probe_extras and self._probe_due(now, count):
             assert self.level is not None
             self._probe += 1
@@ -302,7 +320,10 @@ class AutoPace:
             return False
         if self.level * (1 + SLACK) >= self.max_rate:
             return False
-        if self._grants_since_probe < PROBE_REQUESTS or now - self._last_probe < PROBE_MIN_SECONDS:
+        since = now - self._last_probe
+        if since < PROBE_MIN_SECONDS:
+            return False
+        if self._grants_since_probe < PROBE_REQUESTS and since < PROBE_MAX_SECONDS:
             return False
         # Held back by the in-flight cap, not the pace, the window is far from full: not here.
         return count + PROBE_FILL > self.level
@@ -321,6 +342,7 @@ class AutoPace:
                 self.level = float(ticket.n_before + 1)
             return
         self._best_ok = max(self._best_ok, ticket.n_before)
+        self._foreign = False
         if self.level is None:
             if self._grown_at is None:
                 self._grown_at = ticket.sent_at
@@ -360,6 +382,10 @@ class AutoPace:
                 self.resume_at = max(self.resume_at, self._drained(now), slide)
             return
         refused = ticket.n_before
+        if self.stated is None and not self._foreign and refused < self._known() * FOREIGN_SHARE:
+            self._foreign_refusal(now, retry_after)
+            return
+        self._foreign = False
         if self.stated is not None:
             level = max(1.0, min(self.stated.rate, float(refused)))
         elif self._best_ok < 0:
@@ -376,6 +402,35 @@ class AutoPace:
         self._hold(now, retry_after)
 
     # -- inside ------------------------------------------------------------------------------
+    def _known(self) -> float:
+        """The window our own requests are known to fill: the level, or the best accepted."""
+        if self.level is not None:
+            return self.level
+        return float(max(self._best_ok + 1, 1))
+
+    def _foreign_refusal(self, now: float, retry_after: float | None) -> None:
+        """A 429 our own window does not explain (it holds under a quarter of :meth:`_known`).
+
+        The command just before this one, or another client on the same key, left its own
+        requests in the window; our count says nothing about the limit (taken at its word, a
+        refusal at ``n_before == 0`` would set the level to 1 and hold a whole run there). The
+        pace is halved, as after any unexplained loss, and everyone waits out a whole window
+        (or ``Retry-After``), since our log cannot say when the server's drains. A second such
+        refusal with nothing accepted between is taken at its word.
+        """
+        self._foreign = True
+        if self.level is None:
+            self._pace = max(self._pace * BETA, 0.5)
+            self._grown_at = None
+        else:
+            self.level = max(1.0, math.floor(self.level * BETA))
+        self._cut_at = now
+        self._probe_extras = 0
+        self._best_ok = -1
+        self.resume_at = max(
+            self.resume_at, now + (retry_after if retry_after is not None else MAX_DRAIN)
+        )
+
     def _stated(self, info: RateInfo, now: float) -> None:
         self.stated = info
         if info.remaining is not None and info.remaining <= 0:

@@ -42,6 +42,9 @@ class Scenario:
     max_in_flight: int = 64
     jitter: float = 0.1
     seed: int = 1
+    #: Requests of someone else's (the command before this one) in the server's window at the
+    #: start, sent evenly over the second before it.
+    leftover: int = 0
 
     def limit_at(self, t: float) -> float:
         if self.change_at is not None and self.limit_after is not None and t >= self.change_at:
@@ -100,7 +103,7 @@ def simulate(sc: Scenario) -> Result:
     )
     events: list[tuple[float, int, str, Flight | None]] = []
     seq = 0
-    window: deque[float] = deque()
+    window: deque[float] = deque(-1.0 + (k + 1) / sc.leftover for k in range(sc.leftover))
     now = 0.0
     tat = -math.inf
     in_flight = 0

@@ -99,6 +99,30 @@ def test_a_remembered_pace_is_held_from_the_first_seconds() -> None:
     assert result.refused == 0
 
 
+@pytest.mark.parametrize("remembered", [None, 24.0], ids=["first run", "remembered"])
+@pytest.mark.parametrize("retry_after", [False, True], ids=["no Retry-After", "Retry-After"])
+def test_a_window_filled_by_the_command_before_does_not_sink_the_level(
+    remembered: float | None, retry_after: bool
+) -> None:
+    """A 429 that our own requests cannot explain (the run just before this one filled the
+    server's window) halves the pace once and waits out the window; it does not set the level
+    to the count we saw (none), which held a revoke at 1/s for two minutes."""
+    result = simulate(
+        Scenario(25, 500, leftover=25, remembered=remembered, retry_after=retry_after)
+    )
+    assert result.ratio <= 1.35
+    assert result.refused_share <= 0.02
+    assert result.level is not None
+    assert result.level >= 20
+
+
+def test_a_level_cut_too_far_climbs_back_within_seconds() -> None:
+    """A probe comes at least every PROBE_MAX_SECONDS, however few grants a low level makes."""
+    result = simulate(Scenario(40, 800, remembered=3))
+    assert result.rate_between(13, 25) >= 30
+    assert result.refused_share <= 0.02
+
+
 def test_auto_never_goes_above_max_rate() -> None:
     result = simulate(Scenario(200, 1000, max_rate=50))
     assert max(pace for _, pace in result.paces) <= 50
