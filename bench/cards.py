@@ -121,7 +121,7 @@ def run(workdir: Path, repeat: int) -> list[Row]:
     )
     return [
         Row(
-            f"8. cards of {ROWS:,} codes against validate of the same sheet",
+            f"9. cards of {ROWS:,} codes against validate of the same sheet",
             f"{c_wall:.1f} s against {v_wall:.1f} s: {ratio:.1f}x"
             f" ({', '.join(f'{r.wall:.1f}' for r in cards)} against"
             f" {', '.join(f'{r.wall:.1f}' for r in validates)}), peak RSS {rss:,.0f} MiB,"

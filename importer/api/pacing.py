@@ -70,7 +70,7 @@ from importer.api.wire import Answer, parse_retry_after
 #: The pace (grants/s) of a run that knows nothing yet.
 START_PACE = 6.0
 #: Seconds in which slow start doubles the pace.
-DOUBLING = 0.25
+DOUBLING = 0.15
 #: Time slack kept between ``level`` grants and the server's one-second window.
 SLACK = 0.03
 #: The share of ``level`` kept after a refusal with no acceptance since the previous cut.
