@@ -18,7 +18,8 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-from importer.api.pacing import DEFAULT_MAX_RATE, AutoPace, RateInfo, Ticket, rate_headers
+from importer.api.pacing import DEFAULT_MAX_RATE, AutoPace, Ticket
+from importer.api.rate_headers import RateInfo, rate_headers
 
 EARLY = 1e-9
 

@@ -18,10 +18,8 @@ from importer.api.limiter import PacedLimiter
 from importer.api.pacing import (
     AutoLimiter,
     AutoPace,
-    RateInfo,
     Ticket,
     hold_pace,
-    rate_headers,
 )
 from importer.api.wire import Answer
 from tests.api.simulated import Scenario, simulate
@@ -144,27 +142,6 @@ def test_the_pace_stays_positive_and_capped(
     # (limit 22/s behind 250 ms: 24% of 198 requests), which the scenarios above do not meet.
     result = simulate(Scenario(limit, 150, latency=latency, max_rate=max_rate, seed=seed))
     assert all(0 < pace <= max_rate for _, pace in result.paces)
-
-
-@pytest.mark.parametrize(
-    ("headers", "info"),
-    [
-        ({"X-RateLimit-Limit": "40", "X-RateLimit-Remaining": "3", "X-RateLimit-Reset": "1"},
-         RateInfo(40, None, 3, 1)),
-        ({"ratelimit-limit": "100", "ratelimit-remaining": "0", "ratelimit-reset": "5",
-          "ratelimit-policy": "100;w=10"}, RateInfo(100, 10, 0, 5)),
-        ({"RateLimit": "limit=10, remaining=2, reset=4"}, RateInfo(10, None, 2, 4)),
-        ({"RateLimit-Policy": '"default";q=50;w=1', "RateLimit": '"default";r=7;t=1'},
-         RateInfo(50, 1, 7, 1)),
-        ({"X-RateLimit-Limit": "40", "X-RateLimit-Reset": "2000000010"},
-         RateInfo(40, None, None, 10)),
-        ({"Retry-After": "1"}, None),
-        ({"X-RateLimit-Limit": "0"}, None),
-        ({"X-RateLimit-Limit": "many"}, None),
-    ],
-)  # fmt: skip
-def test_rate_limit_headers_are_read(headers: dict[str, str], info: RateInfo | None) -> None:
-    assert rate_headers(headers, now=2_000_000_000.0) == info
 
 
 @pytest.mark.parametrize(("level", "pace", "burst"), [(8, 7.77, 1), (40, 37.86, 2), (500, 100, 2)])
