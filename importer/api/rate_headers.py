@@ -1,11 +1,7 @@
 """Rate-limit headers: what an answer says about the server's limit, read into :class:`RateInfo`.
 
-Four spellings are read, in this order (the first one present wins): ``X-RateLimit-Limit``,
-``-Remaining`` and ``-Reset``; the IETF draft's ``RateLimit-Limit``, ``-Remaining`` and ``-Reset``
-(with ``RateLimit-Policy: 100;w=1`` for the window); ``RateLimit: limit=.., remaining=..,
-reset=..``; and the structured fields ``RateLimit-Policy: "p";q=..;w=..`` with
-``RateLimit: "p";r=..;t=..``. :class:`~importer.api.pacing.AutoPace` follows a stated limit
-instead of searching for one.
+:func:`rate_headers` names the spellings it reads and their order;
+:class:`~importer.api.pacing.AutoPace` follows a stated limit instead of searching for one.
 """
 
 from __future__ import annotations
